@@ -1,0 +1,34 @@
+"""Environments: the concurrent-labs simulator, its problem spec and duration models."""
+
+from .batched import BatchOutcome, SimState, simulate_keep_busy
+from .concurrent_labs import ConcurrentLabsEnv, ExperimentRecord
+from .durations import (
+    Deterministic,
+    Discrete,
+    DurationModel,
+    Exponential,
+    Gamma,
+    LogNormal,
+    Mixture,
+    TruncatedNormal,
+    Uniform,
+)
+from .spec import LabSpec
+
+__all__ = [
+    "BatchOutcome",
+    "ConcurrentLabsEnv",
+    "Deterministic",
+    "Discrete",
+    "DurationModel",
+    "ExperimentRecord",
+    "Exponential",
+    "Gamma",
+    "LabSpec",
+    "LogNormal",
+    "Mixture",
+    "SimState",
+    "TruncatedNormal",
+    "Uniform",
+    "simulate_keep_busy",
+]

@@ -1,0 +1,18 @@
+"""Registration of labsched's environments with Gymnasium (idempotent)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+CONCURRENT_LABS_ID = "labsched/ConcurrentLabs-v0"
+
+_ENVS = {
+    CONCURRENT_LABS_ID: "labsched.envs.concurrent_labs:ConcurrentLabsEnv",
+}
+
+
+def register_envs() -> None:
+    """Register every labsched environment id once; later calls do nothing."""
+    for env_id, entry_point in _ENVS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, disable_env_checker=False)
