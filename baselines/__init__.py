@@ -3,8 +3,9 @@
 from .base import BaselinePolicy, LabState, decode_observation
 from .online import LabCountEstimate, OnFCP, OnMEL, RandomPolicy, Sequential, min_eager_labs
 from .registry import BASELINES, make, register
+from .staged import OfStaged, StagedPlan, max_prob_uniform, plan_staged
 
-for _cls in (Sequential, OnFCP, OnMEL, RandomPolicy):
+for _cls in (Sequential, OnFCP, OnMEL, OfStaged, RandomPolicy):
     register(_cls)
 
 __all__ = [
@@ -13,11 +14,15 @@ __all__ = [
     "LabCountEstimate",
     "LabState",
     "OnFCP",
+    "OfStaged",
     "OnMEL",
     "RandomPolicy",
     "Sequential",
+    "StagedPlan",
     "decode_observation",
     "make",
+    "max_prob_uniform",
     "min_eager_labs",
+    "plan_staged",
     "register",
 ]

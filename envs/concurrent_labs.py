@@ -88,8 +88,7 @@ class ConcurrentLabsEnv(gym.Env):
 
     ## Info
     Every step: ``cpe`` (running, unnormalised), ``completed``, ``started``, ``running``,
-    ``time``, ``action_mask`` (read-only; :meth:`action_masks` returns a fresh copy),
-    ``clipped``. At the end also ``log`` (tuple of
+    ``time``, ``action_mask``, ``clipped``. At the end also ``log`` (tuple of
     :class:`ExperimentRecord` of the completed experiments, in completion order) and
     ``unfinished`` (records of experiments still running at ``h``, ``end=None``).
 
@@ -149,7 +148,7 @@ class ConcurrentLabsEnv(gym.Env):
         self._dist: DurationModel = spec.duration
         self._mean = float(spec.duration.mean)
         self._inv_mean = 1.0 / self._mean
-        # Read-only masks shared by every info dict: masks[k] allows actions 0..k.
+        # Read-only mask templates, copied into every info: masks[k] allows actions 0..k.
         self._masks = []
         for k in range(nl + 1):
             self._masks.append(_readonly(np.arange(nl + 1) <= k))
@@ -273,7 +272,7 @@ class ConcurrentLabsEnv(gym.Env):
             "started": self._started,
             "running": self._n_running,
             "time": self._t,
-            "action_mask": self._masks[min(nl - self._n_running, self._n - self._started)],
+            "action_mask": self._masks[min(nl - self._n_running, self._n - self._started)].copy(),
             "clipped": clipped,
         }
         if clipped:
@@ -394,7 +393,7 @@ class ConcurrentLabsEnv(gym.Env):
             "started": self._started,
             "running": self._n_running,
             "time": self._t,
-            "action_mask": self._masks[self._max_valid()],
+            "action_mask": self._masks[self._max_valid()].copy(),
             "clipped": False,
         }
         if final:
