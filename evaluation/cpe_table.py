@@ -24,13 +24,22 @@ __all__ = [
     "PAPER_CPE",
     "CpeRow",
     "cpe_table",
+    "paper_schedulers",
     "plot_cpe_table",
     "rows_to_markdown",
     "sequential_horizon",
     "write_csv",
 ]
 
-DEFAULT_SCHEDULERS = ("sequential", "onfcp", "ofstaged", "ofil", "onmel", "ps")
+PAPER_SCHEDULERS = ("sequential", "onfcp", "ofstaged", "ofil", "onmel", "ps")
+
+
+def paper_schedulers() -> list[str]:
+    """The paper's schedulers, in its column order (those registered in this install)."""
+    from labsched import baselines
+
+    return [s for s in PAPER_SCHEDULERS if s in baselines.BASELINES]
+
 
 #: The CPE row of Azimi, Fern & Fern's Table 2 (n=20, l=10, truncated normal mu=1, var 0.1,
 #: p=0.95), keyed by (scheduler, horizon). Sequential and OnFCP do not depend on h.
@@ -92,7 +101,8 @@ def _run_cell(
 
     if scheduler == "sequential":
         spec = spec.replace(horizon=sequential_horizon(spec))
-    agent = baselines.make(scheduler, spec, **options.get(scheduler, {}))
+    # Randomised baselines draw from their own generator, seeded from the run's seed.
+    agent = baselines.make(scheduler, spec, **{"seed": seed, **options.get(scheduler, {})})
     t0 = time.perf_counter()
     results = run_episodes(agent, spec, episodes, seed)
     return scheduler, spec.horizon, summarize(results, spec.n_experiments, time.perf_counter() - t0)
@@ -101,7 +111,7 @@ def _run_cell(
 def cpe_table(
     spec: LabSpec | None = None,
     horizons: Sequence[float] = (4.0, 5.0, 6.0),
-    schedulers: Sequence[str] = DEFAULT_SCHEDULERS,
+    schedulers: Sequence[str] | None = None,
     episodes: int = 200,
     seed: int = 0,
     n_jobs: int = 1,
@@ -113,7 +123,7 @@ def cpe_table(
     Args:
         spec: the problem (its horizon is replaced by each of ``horizons``).
         horizons: horizons to evaluate.
-        schedulers: baseline names (see ``labsched.baselines.BASELINES``).
+        schedulers: baseline names (default: :func:`paper_schedulers`).
         episodes: episodes per cell (common random numbers across schedulers).
         seed: seed of the first episode.
         n_jobs: parallel worker processes (joblib); 1 runs in-process.
@@ -126,6 +136,7 @@ def cpe_table(
     from labsched import baselines
 
     spec = spec or LabSpec()
+    schedulers = list(schedulers) if schedulers is not None else paper_schedulers()
     unknown = [s for s in schedulers if s not in baselines.BASELINES]
     if unknown:
         raise ValueError(f"unknown scheduler(s) {unknown}; known: {', '.join(sorted(baselines.BASELINES))}")

@@ -68,13 +68,13 @@ def _write_outputs(rows, out: Path, stem: str, plot: bool) -> None:
 
 
 def _cmd_cpe_table(args: argparse.Namespace) -> int:
-    from labsched.evaluation.cpe_table import cpe_table
+    from labsched.evaluation.cpe_table import cpe_table, paper_schedulers
 
     spec = _spec_from(args, horizon=args.horizons[0])
     rows = cpe_table(
         spec,
         horizons=args.horizons,
-        schedulers=args.schedulers,
+        schedulers=args.schedulers or paper_schedulers(),
         episodes=args.episodes,
         seed=args.seed,
         n_jobs=args.jobs,
@@ -85,13 +85,14 @@ def _cmd_cpe_table(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from labsched import baselines
     from labsched.evaluation.cpe_table import cpe_table
 
     spec = _spec_from(args)
     rows = cpe_table(
         spec,
         horizons=[spec.horizon],
-        schedulers=args.agents,
+        schedulers=args.agents or sorted(baselines.BASELINES),
         episodes=args.episodes,
         seed=args.seed,
         n_jobs=args.jobs,
