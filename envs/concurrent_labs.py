@@ -258,7 +258,7 @@ class ConcurrentLabsEnv(gym.Env):
                     f"(free labs={nl - self._n_running}, "
                     f"unstarted experiments={self._n - self._started})"
                 )
-            k, clipped = max_valid, True
+            requested, k, clipped = k, max_valid, True
         if k:
             self._start(k)
         reward = self._advance()
@@ -276,7 +276,7 @@ class ConcurrentLabsEnv(gym.Env):
             "clipped": clipped,
         }
         if clipped:
-            info["requested_action"] = int(action)
+            info["requested_action"] = requested
         if done:
             self._add_final_info(info)
         return self._observation(), reward * self._reward_scale, done, False, info

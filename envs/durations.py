@@ -177,6 +177,8 @@ class TruncatedNormal(DurationModel):
         low = _finite("low", self.low, "TruncatedNormal")
         if low < 0.0:
             raise ValueError(f"TruncatedNormal.low must be >= 0 (durations), got {low!r}")
+        if isinstance(self.high, bool) or not isinstance(self.high, (int, float, np.integer, np.floating)):
+            raise TypeError(f"TruncatedNormal.high must be a real number, got {type(self.high).__name__}")
         high = float(self.high)
         if not high > low:
             raise ValueError(f"TruncatedNormal.high must be > low={low!r}, got {high!r}")
@@ -266,12 +268,15 @@ class TruncatedNormal(DurationModel):
 
     @property
     def mean(self) -> float:
+        # E[D] = mu + sigma (phi(a) - phi(b)) / mass, with the ratio formed in log space so that
+        # a truncation far in a tail (mass ~ 1e-300 or below) stays exact.
         a = (self.low - self.mu) / self.sigma
         b = (self.high - self.mu) / self.sigma
-        mass = math.exp(self._cache["log_mass"])
-        phi_b = 0.0 if math.isinf(b) else math.exp(-0.5 * b * b) / math.sqrt(2 * math.pi)
-        phi_a = math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
-        return self.mu + self.sigma * (phi_a - phi_b) / mass
+        log_norm = 0.5 * math.log(2 * math.pi)
+        log_mass = self._cache["log_mass"]
+        ratio_a = math.exp(-0.5 * a * a - log_norm - log_mass)
+        ratio_b = 0.0 if math.isinf(b) else math.exp(-0.5 * b * b - log_norm - log_mass)
+        return self.mu + self.sigma * (ratio_a - ratio_b)
 
     @property
     def support(self) -> tuple[float, float]:
