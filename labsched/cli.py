@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_args(p, horizon_default=None)
     p.add_argument("--horizons", type=float, nargs="+", default=[4.0, 5.0, 6.0])
     p.add_argument(
-        "--schedulers", nargs="+", default=["sequential", "onfcp", "ofstaged", "ofil", "onmel", "ps"]
+        "--schedulers", nargs="+", default=None, help="baseline names (default: the paper's schedulers)"
     )
     p.add_argument("--episodes", type=int, default=200, help="episodes per cell")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
@@ -146,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "agents",
         nargs="*",
-        default=["onfcp", "onmel", "ofstaged", "ofil", "ps", "random"],
-        help="baseline names",
+        default=None,
+        help="baseline names (default: all registered)",
     )
     p.add_argument("--episodes", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
