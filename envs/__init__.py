@@ -13,9 +13,11 @@ from .durations import (
     TruncatedNormal,
     Uniform,
 )
+from .objectives import OBJECTIVES, Objective, estimate_maximum, make_objective
 from .spec import LabSpec
 
 __all__ = [
+    "OBJECTIVES",
     "BatchOutcome",
     "ConcurrentLabsEnv",
     "Deterministic",
@@ -27,8 +29,11 @@ __all__ = [
     "LabSpec",
     "LogNormal",
     "Mixture",
+    "Objective",
     "SimState",
     "TruncatedNormal",
     "Uniform",
+    "estimate_maximum",
+    "make_objective",
     "simulate_keep_busy",
 ]
