@@ -14,10 +14,20 @@ from .durations import (
     Uniform,
 )
 from .objectives import OBJECTIVES, Objective, estimate_maximum, make_objective
+from .selectors import (
+    SELECTORS,
+    KrigingBelieverEI,
+    RandomSelector,
+    Selector,
+    SimulationMatching,
+    ThompsonSampling,
+    make_selector,
+)
 from .spec import LabSpec
 
 __all__ = [
     "OBJECTIVES",
+    "SELECTORS",
     "BatchOutcome",
     "ConcurrentLabsEnv",
     "Deterministic",
@@ -26,14 +36,20 @@ __all__ = [
     "ExperimentRecord",
     "Exponential",
     "Gamma",
+    "KrigingBelieverEI",
     "LabSpec",
     "LogNormal",
     "Mixture",
     "Objective",
+    "RandomSelector",
+    "Selector",
     "SimState",
+    "SimulationMatching",
+    "ThompsonSampling",
     "TruncatedNormal",
     "Uniform",
     "estimate_maximum",
     "make_objective",
+    "make_selector",
     "simulate_keep_busy",
 ]

@@ -81,6 +81,19 @@ class ConcurrentLabsEnv(gym.Env):
     cumulative prior experiments (CPE) of the completed set. ``normalize_reward=True`` divides by
     the sequential maximum ``n (n - 1) / 2``.
 
+    ``reward="regret"`` runs the budgeted Bayesian optimisation the schedule drives (section 6
+    of the paper): ``objective`` (a registered name such as ``"hartmann3"``, an ``Objective``,
+    default ``"cosines"``) is optimised by a GP; every started experiment gets its input from
+    ``selector`` (``"kb-ei"``, ``"simulation-matching"``, ``"thompson"``, ``"random"`` or an
+    object with ``select(gp, X_pending, k, rng)``) at the moment it starts, and its outcome
+    (plus Gaussian noise of std ``noise_std``) joins the GP when it completes. The episode starts
+    from ``n_initial`` random observations (the paper's 5 for d <= 3, 20 otherwise). The reward
+    is 0 until the last step, which pays minus the regret: the optimum minus the true value at the
+    predicted best observed input (highest posterior mean). An ``objective`` given with
+    ``reward="cpe"`` runs the same optimisation while rewarding CPE, so ``info["regret"]`` is
+    reported in both modes. ``gp``: ``"paper"`` (fixed kernel width), ``"fit"`` (marginal
+    likelihood) or ``GPHyperparameters``. Same seed, same initial design, same noise draws.
+
     ## Episode end
     ``terminated=True`` when all ``n`` experiments have completed or time reaches ``h``;
     experiments still running at ``h`` are lost. ``truncated`` is always False (the remaining
@@ -90,7 +103,9 @@ class ConcurrentLabsEnv(gym.Env):
     Every step: ``cpe`` (running, unnormalised), ``completed``, ``started``, ``running``,
     ``time``, ``action_mask``, ``clipped``. At the end also ``log`` (tuple of
     :class:`ExperimentRecord` of the completed experiments, in completion order) and
-    ``unfinished`` (records of experiments still running at ``h``, ``end=None``).
+    ``unfinished`` (records of experiments still running at ``h``, ``end=None``); with an
+    objective also ``regret``, ``best_x``, ``best_value``, ``X`` and ``y`` (all observed inputs
+    and outcomes, initial design first) and ``n_initial``.
 
     ## Rendering
     ``"ansi"``: a compact text picture of labs and time. ``"rgb_array"``: a Gantt chart of the
@@ -115,8 +130,13 @@ class ConcurrentLabsEnv(gym.Env):
         *,
         decide_on_completion: bool = True,
         invalid_action: Literal["clip", "raise"] = "clip",
-        reward: Literal["cpe"] = "cpe",
+        reward: Literal["cpe", "regret"] = "cpe",
         normalize_reward: bool = False,
+        objective: Any = None,
+        selector: Any = "kb-ei",
+        noise_std: float = 0.0,
+        n_initial: int | None = None,
+        gp: Any = "paper",
         flatten: bool = False,
         render_mode: str | None = None,
         **overrides: Any,
@@ -129,8 +149,8 @@ class ConcurrentLabsEnv(gym.Env):
             spec = spec.replace(**overrides)
         if invalid_action not in ("clip", "raise"):
             raise ValueError(f"invalid_action must be 'clip' or 'raise', got {invalid_action!r}")
-        if reward not in ("cpe",):
-            raise ValueError(f"reward must be one of ['cpe'], got {reward!r}")
+        if reward not in ("cpe", "regret"):
+            raise ValueError(f"reward must be one of ['cpe', 'regret'], got {reward!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
@@ -156,6 +176,21 @@ class ConcurrentLabsEnv(gym.Env):
         self._fractions = [_readonly(np.array([c / n], dtype=np.float32)) for c in range(n + 1)]
         self._rt_template = np.zeros(1, dtype=np.float32)
         self._reward_scale = 1.0 / max(spec.max_cpe, 1) if self.normalize_reward else 1.0
+        if reward == "regret" and objective is None:
+            objective = "cosines"
+        self._bo = None
+        if objective is not None:
+            from .bo_episode import BOEpisode
+            from .selectors import make_selector
+
+            self._bo = BOEpisode(
+                objective,
+                make_selector(selector),
+                n,
+                n_initial=n_initial,
+                noise_std=noise_std,
+                gp=gp,
+            )
 
         # Decision grid j * epoch, the horizon replacing the first point at or past it (the
         # tolerance absorbs rounding such as 50 * 0.1); one extra entry guards the end.
@@ -217,7 +252,8 @@ class ConcurrentLabsEnv(gym.Env):
         Args:
             seed: seeds ``self.np_random``, the only source of randomness.
             options: ``{"durations": [...]}`` forces the ``n`` durations (in start order),
-                e.g. to replay an execution or share draws between schedulers.
+                e.g. to replay an execution or share draws between schedulers;
+                ``{"initial_points": X0}`` forces the initial design in regret mode.
 
         Returns:
             The first observation and the info dict.
@@ -234,6 +270,8 @@ class ConcurrentLabsEnv(gym.Env):
             self._durations = d.tolist()
         else:
             self._durations = np.asarray(self._dist.sample(self.np_random, self._n)).tolist()
+        if self._bo is not None:
+            self._bo.reset(self.np_random, None if options is None else options.get("initial_points"))
         return self._observation(), self._info(False)
 
     # ------------------------------------------------------------------ API
@@ -279,7 +317,11 @@ class ConcurrentLabsEnv(gym.Env):
             info["requested_action"] = requested
         if done:
             self._add_final_info(info)
-        return self._observation(), reward * self._reward_scale, done, False, info
+        if self.reward_mode == "regret":
+            reward = -info["regret"] if done else 0.0
+        else:
+            reward *= self._reward_scale
+        return self._observation(), reward, done, False, info
 
     def _start(self, k: int) -> None:
         t, busy, ends = self._t, self._busy, self._lab_end
@@ -301,6 +343,8 @@ class ConcurrentLabsEnv(gym.Env):
                 k -= 1
                 if k == 0:
                     break
+        if self._bo is not None:
+            self._bo.start(list(range(self._started, i)))
         self._n_running += i - self._started
         self._started = i
         self._event = True
@@ -333,6 +377,9 @@ class ConcurrentLabsEnv(gym.Env):
                     self._elapsed_offset[lab] = 0.0
             if len(batch) > 1:
                 batch.sort(key=_end_key)
+            if self._bo is not None:
+                for rec in batch:
+                    self._bo.complete(rec.index)
             self._log.extend(batch)
             self._cpe += reward
             self._completed += len(batch)
@@ -403,6 +450,14 @@ class ConcurrentLabsEnv(gym.Env):
     def _add_final_info(self, info: dict[str, Any]) -> None:
         info["log"] = tuple(self._log)
         info["unfinished"] = self.running_records()
+        if self._bo is not None:
+            res = self._bo.result()
+            info["regret"] = res.regret
+            info["best_x"] = res.best_x
+            info["best_value"] = res.best_value
+            info["X"] = res.X
+            info["y"] = res.y
+            info["n_initial"] = res.n_initial
 
     @property
     def time(self) -> float:
