@@ -167,3 +167,26 @@ def test_evaluate_policy_runs_online_baselines(name, duration):
 def test_truncated_normal_paper_default():
     assert LabSpec().duration == TruncatedNormal(mu=1.0, sigma=math.sqrt(0.1))
     assert gym.spec(labsched.CONCURRENT_LABS_ID).entry_point.endswith("ConcurrentLabsEnv")
+
+
+ALL_OPTIONS = {"onmel": {"n_simulations": 2_000}, "ps": {"n_simulations": 48}}
+
+
+@pytest.mark.parametrize(
+    "duration",
+    [Gamma(10.0, 0.1), Uniform(0.5, 1.5), LogNormal(0.0, 0.3)],
+    ids=["gamma", "uniform", "lognormal"],
+)
+@pytest.mark.parametrize("name", ["ofstaged", "ofil", "ps"])
+def test_evaluate_policy_runs_planning_baselines(name, duration):
+    spec = LabSpec(n_experiments=10, n_labs=4, horizon=4.0, duration=duration)
+    agent = baselines.make(name, spec, seed=0, **ALL_OPTIONS.get(name, {}))
+    venv = make_vec_env(labsched.CONCURRENT_LABS_ID, n_envs=2, seed=0, env_kwargs={"spec": spec})
+    mean, _ = evaluate_policy(agent, venv, n_eval_episodes=4)
+    assert 0 <= mean <= spec.max_cpe
+
+
+def test_every_registered_baseline_has_a_docstring_and_name():
+    assert set(baselines.BASELINES) == {"sequential", "onfcp", "onmel", "ofstaged", "ofil", "ps", "random"}
+    for name, cls in baselines.BASELINES.items():
+        assert cls.name == name and (cls.__doc__ or "").strip()
