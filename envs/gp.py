@@ -66,6 +66,8 @@ import numpy as np
 from scipy import linalg, optimize
 from scipy.spatial.distance import cdist
 
+from ._validation import real_array
+
 try:  # optional: only used to keep BLAS single-threaded inside the hot methods
     from threadpoolctl import ThreadpoolController
 except ImportError:  # pragma: no cover - exercised only without threadpoolctl
@@ -111,24 +113,8 @@ def _non_negative(name: str, value: Any) -> float:
     return v
 
 
-def _float_array(name: str, value: Any) -> np.ndarray:
-    """``value`` as a float array; TypeError unless it holds real numbers."""
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}")
-    try:
-        raw = np.asarray(value)
-    except (TypeError, ValueError) as exc:  # ragged nested sequences
-        raise ValueError(f"{name} must be a rectangular array of real numbers: {exc}") from None
-    if raw.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be an array of real numbers, got dtype {raw.dtype}")
-    arr = raw.astype(float)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
-    return arr
-
-
 def _check_bounds(bounds: Any) -> np.ndarray:
-    b = _float_array("bounds", bounds)
+    b = real_array("bounds", bounds)
     if b.ndim != 2 or b.shape[1] != 2 or b.shape[0] < 1:
         raise ValueError(f"bounds must have shape (d, 2) with rows (low, high), got shape {b.shape}")
     bad = np.flatnonzero(~(b[:, 0] < b[:, 1]))
@@ -587,13 +573,13 @@ class GaussianProcess:
     # ---------------------------------------------------------------- input handling
 
     def _points(self, name: str, X: Any) -> np.ndarray:
-        arr = _float_array(name, X)
+        arr = real_array(name, X)
         if arr.ndim != 2 or arr.shape[1] != self._dim:
             raise ValueError(f"{name} must have shape (n, {self._dim}), got shape {arr.shape}")
         return arr
 
     def _values(self, name: str, y: Any, n: int) -> np.ndarray:
-        arr = _float_array(name, y)
+        arr = real_array(name, y)
         if arr.shape != (n,):
             raise ValueError(f"{name} must have shape ({n},) to match the inputs, got shape {arr.shape}")
         return arr
@@ -688,7 +674,7 @@ class GaussianProcess:
         This method does not take the BLAS thread limit: its matrix-vector operations are not
         slowed by the competing pools, and entering the limit would cost about 15 microseconds.
         """
-        xa = _float_array("x", x)
+        xa = real_array("x", x)
         if xa.shape not in ((self._dim,), (1, self._dim)):
             raise ValueError(f"x must have shape ({self._dim},), got shape {xa.shape}")
         xa = xa.reshape(self._dim)
@@ -883,7 +869,7 @@ class GaussianProcess:
     # ---------------------------------------------------------------- marginal likelihood
 
     def _check_theta(self, theta: Any) -> np.ndarray:
-        t = _float_array("theta", theta)
+        t = real_array("theta", theta)
         if t.ndim != 1 or t.shape[0] not in (3, self._dim + 2):
             raise ValueError(
                 f"theta must have length 3 (isotropic) or {self._dim + 2} (one lengthscale per dimension), "

@@ -59,6 +59,7 @@ from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 from scipy.stats import qmc
 
+from ._validation import real_array
 from .gp import GaussianProcess
 
 try:  # optional: keeps BLAS single-threaded while a batch is selected
@@ -126,26 +127,11 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return value.lower()
 
 
-def _real_array(name: str, value: Any) -> np.ndarray:
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}")
-    try:
-        raw = np.asarray(value)
-    except (TypeError, ValueError) as exc:  # ragged nested sequences
-        raise ValueError(f"{name} must be a rectangular array of real numbers: {exc}") from None
-    if raw.size and raw.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be an array of real numbers, got dtype {raw.dtype}")
-    arr = raw.astype(float)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
-    return arr
-
-
 def _check_pending(X_pending: Any, dim: int) -> np.ndarray:
     """``X_pending`` as a ``(p, dim)`` float array; ``None`` and empty inputs mean ``p = 0``."""
     if X_pending is None:
         return np.zeros((0, dim))
-    arr = _real_array("X_pending", X_pending)
+    arr = real_array("X_pending", X_pending)
     if arr.size == 0:
         return np.zeros((0, dim))
     if arr.ndim != 2 or arr.shape[1] != dim:
@@ -349,7 +335,7 @@ def k_medoids(
         allowed: ``(m,)`` boolean mask of rows that may become medoids (default all).
         max_swaps: cap on the number of improving swaps (0 keeps the greedy solution).
     """
-    P = _real_array("points", points)
+    P = real_array("points", points)
     if P.ndim != 2 or P.shape[0] < 1:
         raise ValueError(f"points must have shape (m, d) with m >= 1, got shape {P.shape}")
     m, d = P.shape
@@ -358,7 +344,7 @@ def k_medoids(
     if weights is None:
         w = np.ones(m)
     else:
-        w = _real_array("weights", weights)
+        w = real_array("weights", weights)
         if w.shape != (m,):
             raise ValueError(f"weights must have shape ({m},), got shape {w.shape}")
         if np.any(w < 0.0):
@@ -366,7 +352,7 @@ def k_medoids(
     if fixed is None:
         F = np.zeros((0, d))
     else:
-        F = _real_array("fixed", fixed)
+        F = real_array("fixed", fixed)
         if F.size == 0:
             F = np.zeros((0, d))
         if F.ndim != 2 or F.shape[1] != d:
