@@ -1,0 +1,27 @@
+"""The README's usage example runs as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_usage_example_runs_and_is_about_twenty_lines(capsys):
+    text = README.read_text()
+    block = re.search(r"## Usage\n\n```python\n(.*?)```", text, re.S).group(1)
+    assert len(block.strip().splitlines()) <= 22
+    exec(compile(block, str(README), "exec"), {})
+    out = capsys.readouterr().out
+    assert "CPE" in out and "ExperimentRecord(" in out
+
+
+def test_quickstart_is_exactly_two_commands():
+    text = README.read_text()
+    quick = re.search(r"## Quickstart\n(.*?)\n## ", text, re.S).group(1)
+    block = re.search(r"```bash\n(.*?)```", quick, re.S).group(1)
+    commands = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(commands) == 2
+    assert "labsched cpe-table" in commands[0]
+    assert "pytest" in commands[1] and commands[1].startswith("pip install torch==2.13.0")
