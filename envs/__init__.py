@@ -1,4 +1,14 @@
-"""Environments: the concurrent-labs simulator, its problem spec and duration models."""
+"""Environments: the concurrent-labs simulator, its problem spec and duration models, the
+Bayesian-optimisation layer of its regret mode, and the experiment-queue environment.
+
+The regret-mode and experiment-queue modules import SciPy's heavier parts, so their names are
+loaded on first use (PEP 562): ``import labsched`` stays quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .batched import BatchOutcome, SimState, simulate_keep_busy
 from .concurrent_labs import ConcurrentLabsEnv, ExperimentRecord
@@ -13,21 +23,40 @@ from .durations import (
     TruncatedNormal,
     Uniform,
 )
-from .objectives import OBJECTIVES, Objective, estimate_maximum, make_objective
-from .selectors import (
-    SELECTORS,
-    KrigingBelieverEI,
-    RandomSelector,
-    Selector,
-    SimulationMatching,
-    ThompsonSampling,
-    make_selector,
-)
 from .spec import LabSpec
 
+_LAZY = {
+    ".experiment_queue": ("DeploymentRecord", "ExperimentQueueEnv"),
+    ".objectives": ("OBJECTIVES", "Objective", "estimate_maximum", "make_objective"),
+    ".queue_features": ("ExperimentDataset", "SDBNModel", "cached_dataset", "generate_dataset", "train_sdbn"),
+    ".search_world": ("QueueWorldSpec", "SearchWorld"),
+    ".selectors": (
+        "SELECTORS",
+        "KrigingBelieverEI",
+        "RandomSelector",
+        "Selector",
+        "SimulationMatching",
+        "ThompsonSampling",
+        "make_selector",
+    ),
+}
+_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES))
+
+
 __all__ = [
-    "OBJECTIVES",
-    "SELECTORS",
     "BatchOutcome",
     "ConcurrentLabsEnv",
     "Deterministic",
@@ -36,20 +65,12 @@ __all__ = [
     "ExperimentRecord",
     "Exponential",
     "Gamma",
-    "KrigingBelieverEI",
     "LabSpec",
     "LogNormal",
     "Mixture",
-    "Objective",
-    "RandomSelector",
-    "Selector",
     "SimState",
-    "SimulationMatching",
-    "ThompsonSampling",
     "TruncatedNormal",
     "Uniform",
-    "estimate_maximum",
-    "make_objective",
-    "make_selector",
     "simulate_keep_busy",
+    *sorted(_LAZY_NAMES),
 ]

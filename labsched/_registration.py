@@ -5,9 +5,11 @@ from __future__ import annotations
 import gymnasium as gym
 
 CONCURRENT_LABS_ID = "labsched/ConcurrentLabs-v0"
+EXPERIMENT_QUEUE_ID = "labsched/ExperimentQueue-v0"
 
 _ENVS = {
     CONCURRENT_LABS_ID: "labsched.envs.concurrent_labs:ConcurrentLabsEnv",
+    EXPERIMENT_QUEUE_ID: "labsched.envs.experiment_queue:ExperimentQueueEnv",
 }
 
 

@@ -34,7 +34,8 @@ def test_import_registers_env():
     labsched.register_envs()
     labsched.register_envs()
     assert gym.registry[CONCURRENT_LABS_ID] is entry
-    assert sum(1 for k in gym.registry if k.startswith("labsched/")) == 1
+    ours = sorted(k for k in gym.registry if k.startswith("labsched/"))
+    assert ours == ["labsched/ConcurrentLabs-v0", "labsched/ExperimentQueue-v0"]
 
 
 def test_make_default_and_with_spec():
