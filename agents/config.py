@@ -1,0 +1,489 @@
+"""Algorithms and hyperparameters, in the style of rl-baselines3-zoo.
+
+One YAML file per algorithm in ``agents/hyperparams/`` (``maskable_ppo.yml``, ``ppo.yml``,
+``a2c.yml``, ``dqn.yml``). Its top-level keys are the env id ``labsched/ConcurrentLabs-v0``
+(the base entry) and optional *setting* keys such as ``"n=8,l=4,h=3"`` (fields ``n``, ``l``,
+``h``, ``epoch``, ``p_safe``); every setting key that matches the spec is merged over the base,
+the more specific (more fields) last. ``key=value`` overrides (``--hyperparams``) come on top.
+
+Keys: everything the algorithm's constructor takes (``learning_rate``, ``n_steps``,
+``batch_size``, ``gamma``, ``ent_coef``, ``policy_kwargs``, ...) plus the zoo's and ours:
+
+``n_envs``       parallel training envs (``make_vec_env``)
+``n_timesteps``  training budget (``--total-timesteps`` overrides it)
+``policy``       ``MlpPolicy`` (the observation is a flat vector)
+``features``     append the spec-derived features of :mod:`labsched.agents.features`
+``normalize``    ``VecNormalize`` of observations (``true``, or ``{clip_obs: 10.0}``); rewards are
+                 not normalised by it (the env's ``normalize_reward`` already scales CPE)
+``env_kwargs``   env options: ``normalize_reward`` (default true), ``decide_on_completion``
+
+``learning_rate`` and ``clip_range`` accept ``lin_<value>`` (linear decay to 0, as in the zoo);
+``policy_kwargs`` is a mapping or the zoo's string form ``"dict(net_arch=[64, 64],
+activation_fn=nn.Tanh)"``. Unknown keys and bad values raise ``ValueError`` naming them.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labsched.envs.spec import LabSpec
+
+__all__ = [
+    "ALGORITHMS",
+    "ENV_ID",
+    "AlgorithmInfo",
+    "LinearSchedule",
+    "algorithm_info",
+    "allowed_keys",
+    "hyperparams_path",
+    "load_hyperparams",
+    "model_kwargs",
+    "parse_overrides",
+    "validate_hyperparams",
+]
+
+ENV_ID = "labsched/ConcurrentLabs-v0"
+HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
+
+
+@dataclass(frozen=True)
+class AlgorithmInfo:
+    """An algorithm the agents can train.
+
+    Attributes:
+        name: registry name (``maskable_ppo``, ``ppo``, ``a2c``, ``dqn``).
+        module: module holding the class.
+        class_name: the stable-baselines3 / sb3-contrib class.
+        masked: whether it uses the env's action masks (otherwise invalid actions are clipped
+            by the env, ``invalid_action="clip"``).
+    """
+
+    name: str
+    module: str
+    class_name: str
+    masked: bool
+
+    def load_class(self) -> type:
+        return getattr(importlib.import_module(self.module), self.class_name)
+
+    @property
+    def default_file(self) -> Path:
+        return HYPERPARAMS_DIR / f"{self.name}.yml"
+
+
+ALGORITHMS: dict[str, AlgorithmInfo] = {
+    "maskable_ppo": AlgorithmInfo("maskable_ppo", "sb3_contrib", "MaskablePPO", True),
+    "ppo": AlgorithmInfo("ppo", "stable_baselines3", "PPO", False),
+    "a2c": AlgorithmInfo("a2c", "stable_baselines3", "A2C", False),
+    "dqn": AlgorithmInfo("dqn", "stable_baselines3", "DQN", False),
+}
+
+
+def algorithm_info(name: str) -> AlgorithmInfo:
+    """Look an algorithm up by name (case-insensitive; ``MaskablePPO``, ``maskable-ppo`` work too).
+
+    Raises:
+        ValueError: for an unknown name, listing the allowed ones.
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"algorithm must be a string, one of {sorted(ALGORITHMS)}; got {name!r}")
+    key = name.strip().lower().replace("-", "_")
+    key = {"maskableppo": "maskable_ppo"}.get(key, key)
+    if key not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; allowed: {', '.join(sorted(ALGORITHMS))}")
+    return ALGORITHMS[key]
+
+
+# ----------------------------------------------------------------------------- keys and checks
+
+#: Keys that ``train`` sets itself and a hyperparameter file may not.
+_RESERVED = {"self", "env", "seed", "verbose", "device", "tensorboard_log", "_init_setup_model"}
+#: Our keys beyond the algorithm's constructor (see the module docstring).
+EXTRA_KEYS = ("env_kwargs", "features", "n_envs", "n_timesteps", "normalize", "policy")
+_ENV_KWARGS = {"normalize_reward": bool, "decide_on_completion": bool}
+_NORMALIZE_KWARGS = {"clip_obs": float, "epsilon": float}
+_POLICIES = ("MlpPolicy",)
+_ACTIVATIONS = {
+    "tanh": "Tanh",
+    "relu": "ReLU",
+    "elu": "ELU",
+    "leaky_relu": "LeakyReLU",
+    "gelu": "GELU",
+    "silu": "SiLU",
+}
+
+
+def _signature_defaults(info: AlgorithmInfo) -> dict[str, Any]:
+    params = inspect.signature(info.load_class().__init__).parameters
+    return {k: p.default for k, p in params.items() if k not in _RESERVED and k != "policy"}
+
+
+def allowed_keys(algo: str | AlgorithmInfo) -> list[str]:
+    """Every key a hyperparameter entry may hold for ``algo``."""
+    info = algo if isinstance(algo, AlgorithmInfo) else algorithm_info(algo)
+    return sorted(set(_signature_defaults(info)) | set(EXTRA_KEYS))
+
+
+def _bad(algo: str, key: str, value: Any, want: str) -> ValueError:
+    return ValueError(f"bad hyperparameter {key}={value!r} for {algo}: must be {want}")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(float(x))
+
+
+def _check_int(algo: str, key: str, value: Any, low: int) -> int:
+    if _is_number(value) and float(value).is_integer() and value >= low:
+        return int(value)
+    raise _bad(algo, key, value, f"an integer >= {low}")
+
+
+def _check_float(algo: str, key: str, value: Any, low: float, high: float = math.inf, open_low=False):
+    ok = _is_number(value) and (value > low if open_low else value >= low) and value <= high
+    if not ok:
+        bounds = f"{'>' if open_low else '>='} {low:g}" + ("" if high == math.inf else f" and <= {high:g}")
+        raise _bad(algo, key, value, f"a number {bounds}")
+    return float(value)
+
+
+_LIN = re.compile(r"^lin_([-+0-9.eE]+)$")
+
+
+def _check_schedule(algo: str, key: str, value: Any) -> float | str:
+    if isinstance(value, str):
+        m = _LIN.match(value.strip())
+        try:
+            if m and float(m.group(1)) > 0:
+                return value.strip()
+        except ValueError:
+            pass
+        raise _bad(algo, key, value, "a number > 0 or a linear schedule 'lin_<number>' such as 'lin_3e-4'")
+    return _check_float(algo, key, value, 0.0, open_low=True)
+
+
+#: Range checks of common keys (anything else is checked against its default's type).
+_RANGES: dict[str, tuple] = {
+    "n_steps": ("int", 1),
+    "batch_size": ("int", 1),
+    "n_epochs": ("int", 1),
+    "n_envs": ("int", 1),
+    "n_timesteps": ("int", 1),
+    "buffer_size": ("int", 1),
+    "learning_starts": ("int", 0),
+    "gradient_steps": ("int", -1),
+    "target_update_interval": ("int", 1),
+    "gamma": ("float", 0.0, 1.0, True),
+    "gae_lambda": ("float", 0.0, 1.0, False),
+    "ent_coef": ("float", 0.0),
+    "vf_coef": ("float", 0.0),
+    "max_grad_norm": ("float", 0.0, math.inf, True),
+    "tau": ("float", 0.0, 1.0, True),
+    "exploration_fraction": ("float", 0.0, 1.0, False),
+    "exploration_initial_eps": ("float", 0.0, 1.0, False),
+    "exploration_final_eps": ("float", 0.0, 1.0, False),
+}
+
+
+def _parse_policy_kwargs(algo: str, value: Any) -> dict[str, Any]:
+    """The zoo's string form (``"dict(net_arch=[64, 64], activation_fn=nn.Tanh)"``) or a mapping."""
+    if isinstance(value, str):
+        try:
+            tree = ast.parse(value.strip(), mode="eval").body
+            if not (
+                isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id == "dict"
+            ):
+                raise ValueError
+            if tree.args:
+                raise ValueError
+            out = {}
+            for kw in tree.keywords:
+                node = kw.value
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                    out[kw.arg] = node.attr  # nn.Tanh -> "Tanh"
+                else:
+                    out[kw.arg] = ast.literal_eval(node)
+            value = out
+        except (SyntaxError, ValueError) as exc:
+            raise _bad(
+                algo, "policy_kwargs", value, "a mapping or a string like 'dict(net_arch=[64, 64])'"
+            ) from exc
+    if not isinstance(value, Mapping):
+        raise _bad(algo, "policy_kwargs", value, "a mapping or a string like 'dict(net_arch=[64, 64])'")
+    out = dict(value)
+    if "net_arch" in out:
+        arch = out["net_arch"]
+        ok_list = isinstance(arch, (list, tuple)) and all(_is_int_pos(x) for x in arch)
+        ok_dict = (
+            isinstance(arch, Mapping)
+            and set(arch) <= {"pi", "vf", "qf"}
+            and all(isinstance(v, (list, tuple)) and all(_is_int_pos(x) for x in v) for v in arch.values())
+        )
+        if not (ok_list or ok_dict):
+            raise _bad(
+                algo, "policy_kwargs.net_arch", arch, "a list of layer sizes or dict(pi=[...], vf=[...])"
+            )
+        out["net_arch"] = list(arch) if ok_list else {k: list(v) for k, v in arch.items()}
+    if "activation_fn" in out:
+        act = out["activation_fn"]
+        names = {v.lower(): v for v in _ACTIVATIONS.values()}
+        if isinstance(act, str) and (act.lower() in _ACTIVATIONS or act.lower() in names):
+            out["activation_fn"] = _ACTIVATIONS.get(act.lower(), names.get(act.lower()))
+        elif not isinstance(act, str):
+            out["activation_fn"] = getattr(act, "__name__", str(act))
+        else:
+            raise _bad(
+                algo, "policy_kwargs.activation_fn", act, f"one of {sorted(_ACTIVATIONS.values())} (torch.nn)"
+            )
+    return out
+
+
+def _is_int_pos(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
+
+def validate_hyperparams(algo: str | AlgorithmInfo, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Check every key and value; returns the normalised hyperparameters (YAML-serialisable).
+
+    Raises:
+        ValueError: naming the unknown key(s) (listing the allowed ones) or the bad value.
+    """
+    info = algo if isinstance(algo, AlgorithmInfo) else algorithm_info(algo)
+    name = info.name
+    defaults = _signature_defaults(info)
+    allowed = set(defaults) | set(EXTRA_KEYS)
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s) {unknown} for {name}; allowed: {', '.join(sorted(allowed))}"
+        )
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in ("learning_rate", "clip_range"):
+            out[key] = _check_schedule(name, key, value)
+        elif key == "policy":
+            if value not in _POLICIES:
+                raise _bad(name, key, value, f"one of {list(_POLICIES)} (the observation is a flat vector)")
+            out[key] = value
+        elif key == "features":
+            if not isinstance(value, bool):
+                raise _bad(name, key, value, "true or false")
+            out[key] = value
+        elif key == "normalize":
+            if isinstance(value, bool):
+                out[key] = value
+            elif isinstance(value, Mapping) and set(value) <= set(_NORMALIZE_KWARGS):
+                out[key] = {
+                    k: _check_float(name, f"normalize.{k}", v, 0.0, open_low=True) for k, v in value.items()
+                }
+            else:
+                raise _bad(
+                    name, key, value, f"true, false or a mapping with keys {sorted(_NORMALIZE_KWARGS)}"
+                )
+        elif key == "env_kwargs":
+            if not isinstance(value, Mapping) or not set(value) <= set(_ENV_KWARGS):
+                raise _bad(name, key, value, f"a mapping with keys among {sorted(_ENV_KWARGS)}")
+            for k, v in value.items():
+                if not isinstance(v, bool):
+                    raise _bad(name, f"env_kwargs.{k}", v, "true or false")
+            out[key] = dict(value)
+        elif key == "policy_kwargs":
+            out[key] = _parse_policy_kwargs(name, value)
+        elif key in _RANGES:
+            kind, *args = _RANGES[key]
+            out[key] = (
+                _check_int(name, key, value, *args)
+                if kind == "int"
+                else _check_float(name, key, value, *args)
+            )
+        elif key == "train_freq":
+            if isinstance(value, (list, tuple)) and len(value) == 2 and value[1] in ("step", "episode"):
+                out[key] = [_check_int(name, key, value[0], 1), value[1]]
+            else:
+                out[key] = _check_int(name, key, value, 1)
+        else:
+            out[key] = _check_by_default(name, key, value, defaults.get(key))
+    if "batch_size" in out and out["batch_size"] < 2 and info.name in ("ppo", "maskable_ppo"):
+        raise _bad(name, "batch_size", out["batch_size"], "an integer >= 2")
+    return out
+
+
+def _check_by_default(algo: str, key: str, value: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise _bad(algo, key, value, "true or false")
+    elif isinstance(default, int):
+        if not (_is_number(value) and float(value).is_integer()):
+            raise _bad(algo, key, value, "an integer")
+        return int(value)
+    elif isinstance(default, float):
+        if not _is_number(value):
+            raise _bad(algo, key, value, "a number")
+        return float(value)
+    elif default is None and value is not None and not isinstance(value, (int, float, str, list, dict)):
+        raise _bad(algo, key, value, "a number, string, list, mapping or null")
+    return value
+
+
+# ----------------------------------------------------------------------------- files and overrides
+
+
+def hyperparams_path(algo: str) -> Path:
+    """The shipped hyperparameter file of ``algo``."""
+    return algorithm_info(algo).default_file
+
+
+_SETTING_FIELDS = {
+    "n": "n_experiments",
+    "l": "n_labs",
+    "h": "horizon",
+    "epoch": "epoch",
+    "p_safe": "p_safe",
+}
+
+
+def _parse_setting_key(key: str, source: str) -> dict[str, float]:
+    out = {}
+    for part in key.split(","):
+        name, eq, val = part.partition("=")
+        name = name.strip()
+        if not eq or name not in _SETTING_FIELDS:
+            raise ValueError(
+                f"{source}: top-level key {key!r} is neither the env id {ENV_ID!r} nor a setting such as "
+                f"'n=20,l=10,h=5' (fields: {', '.join(_SETTING_FIELDS)})"
+            )
+        try:
+            out[name] = float(val)
+        except ValueError as exc:
+            raise ValueError(f"{source}: setting key {key!r}: {name} must be a number, got {val!r}") from exc
+    return out
+
+
+def _setting_matches(setting: Mapping[str, float], spec: LabSpec) -> bool:
+    return all(
+        math.isclose(float(getattr(spec, _SETTING_FIELDS[k])), v, rel_tol=1e-9, abs_tol=1e-12)
+        for k, v in setting.items()
+    )
+
+
+def _yaml():
+    try:
+        import yaml
+    except ImportError as exc:  # pragma: no cover - pyyaml is in the rl extra
+        raise ImportError("hyperparameter files need PyYAML: pip install pyyaml (labsched[rl])") from exc
+    return yaml
+
+
+def load_hyperparams(
+    algo: str,
+    spec: LabSpec | None = None,
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Resolve the hyperparameters of ``algo`` for ``spec``: file entries, then overrides.
+
+    Args:
+        algo: algorithm name.
+        spec: the problem (selects the matching setting entries).
+        path: a YAML file (default: the shipped ``agents/hyperparams/<algo>.yml``).
+        overrides: a mapping, or ``"key=value"`` strings (values parsed as YAML).
+
+    Returns:
+        The validated hyperparameters (YAML-serialisable; schedules still as ``"lin_..."``).
+    """
+    info = algorithm_info(algo)
+    spec = spec or LabSpec()
+    path = Path(path) if path is not None else info.default_file
+    if not path.is_file():
+        raise ValueError(f"hyperparameter file {str(path)!r} not found")
+    data = _yaml().safe_load(path.read_text()) or {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: must map the env id or settings to hyperparameters")
+    merged: dict[str, Any] = {}
+    settings = []
+    for key, entry in data.items():
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{path}: entry {key!r} must be a mapping of hyperparameters")
+        if key == ENV_ID:
+            merged.update(entry)
+        else:
+            setting = _parse_setting_key(str(key), str(path))
+            if _setting_matches(setting, spec):
+                settings.append((len(setting), entry))
+    for _, entry in sorted(settings, key=lambda s: s[0]):
+        merged.update(entry)
+    if overrides:
+        merged.update(overrides if isinstance(overrides, Mapping) else parse_overrides(overrides))
+    return validate_hyperparams(info, merged)
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["gamma=0.999", "policy_kwargs=dict(net_arch=[64, 64])"]`` to a mapping (YAML values)."""
+    out: dict[str, Any] = {}
+    yaml = _yaml()
+    for item in items:
+        key, eq, raw = str(item).partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ValueError(f"hyperparameter override {item!r} must look like key=value")
+        raw = raw.strip()
+        try:
+            value = yaml.safe_load(raw) if raw else None
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, str):
+            try:
+                value = float(value)  # YAML 1.1 reads 3e-4 as a string
+                if value.is_integer() and re.fullmatch(r"[-+]?\d+", raw):
+                    value = int(value)
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
+# ----------------------------------------------------------------------------- to constructor kwargs
+
+
+class LinearSchedule:
+    """``lin_<value>``: from ``value`` at the start of training down to 0 at the end (picklable)."""
+
+    def __init__(self, initial: float) -> None:
+        self.initial = float(initial)
+
+    def __call__(self, progress_remaining: float) -> float:
+        return progress_remaining * self.initial
+
+    def __repr__(self) -> str:
+        return f"LinearSchedule({self.initial!r})"
+
+
+def _schedule(value: float | str) -> Any:
+    if isinstance(value, str):
+        return LinearSchedule(float(_LIN.match(value).group(1)))
+    return float(value)
+
+
+def model_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor keyword arguments from validated hyperparameters (our extra keys removed)."""
+    import torch.nn as nn
+
+    kwargs = {k: v for k, v in params.items() if k not in EXTRA_KEYS}
+    for key in ("learning_rate", "clip_range"):
+        if key in kwargs:
+            kwargs[key] = _schedule(kwargs[key])
+    if "policy_kwargs" in kwargs:
+        pk = dict(kwargs["policy_kwargs"])
+        if "activation_fn" in pk:
+            pk["activation_fn"] = getattr(nn, pk["activation_fn"])
+        kwargs["policy_kwargs"] = pk
+    if isinstance(kwargs.get("train_freq"), list):
+        kwargs["train_freq"] = tuple(kwargs["train_freq"])
+    return kwargs

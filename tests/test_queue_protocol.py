@@ -1,0 +1,256 @@
+"""The bootstrap protocol of the experiment queue: metrics by hand, Fact 1, splits, the
+learned-versus-random result on a fixed seed, reproducibility, outputs and the CLI."""
+
+from __future__ import annotations
+
+import math
+from itertools import permutations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from labsched.baselines.queue_schedulers import QueueView, make_queue_scheduler
+from labsched.envs.queue_features import cached_dataset
+from labsched.envs.search_world import QueueWorldSpec
+from labsched.evaluation.queue_protocol import (
+    ProtocolConfig,
+    brute_force_best_order,
+    expected_q,
+    figure1_rows,
+    greedy_order,
+    paper_config,
+    plot_figure1,
+    run_protocol,
+    schedule_auc,
+    schedule_q,
+    stratified_splits,
+    summarize,
+    tables_markdown,
+    wilcoxon_p,
+    write_rows_csv,
+)
+
+SMALL = QueueWorldSpec(n_queries=150, docs_per_query=12, log_sessions=5_000, n_experiments=40)
+
+
+# ----------------------------------------------------------------------------------------------
+# Equations 4 and 5 by hand
+# ----------------------------------------------------------------------------------------------
+
+
+def test_auc_matches_hand_computed_values():
+    sigma = [0.3, 0.1, 0.2, -0.1]
+    success = [True, False, True, False]
+    # Evaluation pairs: (0,1) (0,2) (0,3) (1,2) (2,3); (1,3) has no success.
+    assert schedule_auc([0, 2, 1, 3], sigma, success) == 1.0
+    # pos: e2 0, e0 1, e3 2, e1 3 -> only (0,2) is misordered: 4/5.
+    assert schedule_auc([2, 0, 3, 1], sigma, success) == pytest.approx(0.8)
+    # Reversed: every pair wrong.
+    assert schedule_auc([3, 1, 2, 0], sigma, success) == 0.0
+    # Equal outcomes are not evaluation pairs: (0,2) is dropped, leaving (0,1) (0,3) (1,2) (2,3).
+    assert schedule_auc([2, 0, 3, 1], [0.3, 0.1, 0.3, -0.1], success) == pytest.approx(1.0)
+    # e1 first: (0,1) and (1,2) wrong, (0,3) and (2,3) right.
+    assert schedule_auc([1, 0, 2, 3], [0.3, 0.1, 0.3, -0.1], success) == pytest.approx(0.5)
+    assert schedule_auc([0, 2, 3, 1], [0.3, 0.1, 0.3, -0.1], success) == pytest.approx(1.0)
+    assert schedule_auc([0, 3, 1, 2], [0.3, 0.1, 0.3, -0.1], success) == pytest.approx(0.5)
+    assert math.isnan(schedule_auc([0, 1], [0.1, 0.2], [False, False]))
+    with pytest.raises(ValueError, match="permutation"):
+        schedule_auc([0, 0, 1, 2], sigma, success)
+
+
+def test_q_matches_hand_computed_values():
+    success = [True, False, True]
+    costs = [2, 3, 4]
+    # Order e1 (3), e0 (5 <= 5), e2 (9 > 5): e0 is the only success that fits.
+    assert schedule_q([1, 0, 2], success, costs, 5) == 1
+    assert schedule_q([1, 0, 2], success, costs, 9) == 2
+    assert schedule_q([2, 0, 1], success, costs, 4) == 1
+    assert schedule_q([1, 2, 0], success, costs, 6) == 0  # e1 fits, e2 would need 7
+    # Equation 5 stops at the first experiment that does not fit (even if a later one would).
+    assert schedule_q([0, 1], [True, True], [10, 1], 5) == 0
+    # Equal costs T / k: the first k count.
+    assert schedule_q([2, 1, 0], success, 1.0, 2.0) == 1
+    # Equation 2, the expectation, on the same schedules.
+    assert expected_q([1, 0, 2], [0.5, 0.2, 0.9], costs, 5) == pytest.approx(0.7)
+    assert expected_q([2, 0, 1], [0.5, 0.2, 0.9], costs, 6) == pytest.approx(1.4)
+
+
+# ----------------------------------------------------------------------------------------------
+# Fact 1: greedy is optimal with known probabilities and equal costs
+# ----------------------------------------------------------------------------------------------
+
+
+def test_greedy_by_probability_is_optimal_on_small_instances():
+    rng = np.random.default_rng(0)
+    discriminating = 0
+    for _ in range(40):
+        n = int(rng.integers(2, 7))
+        p = rng.random(n) if rng.random() < 0.7 else rng.choice([0.1, 0.5, 0.9], n)
+        c = float(rng.integers(1, 5))
+        budget = c * int(rng.integers(1, n + 1)) + float(rng.random() * c * 0.99)
+        _, best = brute_force_best_order(p, c, budget)
+        greedy = greedy_order(p)
+        assert expected_q(greedy, p, c, budget) == pytest.approx(best, abs=1e-12)
+        # The oracle scheduler is that greedy rule, through the scheduler interface.
+        view = QueueView(features=np.zeros((n, 60)), true_probability=p)
+        oracle = make_queue_scheduler("oracle", seed=1).rank(view)
+        assert expected_q(oracle, p, c, budget) == pytest.approx(best, abs=1e-12)
+        worst = min(expected_q(o, p, c, budget) for o in permutations(range(n)))
+        discriminating += worst < best - 1e-9
+    assert discriminating > 20  # most instances have orders that are worse than the best
+
+
+def test_greedy_is_not_optimal_with_unequal_costs():
+    # Fact 1 needs equal costs: a cheap pair beats one expensive likely success.
+    p, costs, budget = [0.9, 0.6, 0.6], [10.0, 5.0, 5.0], 10.0
+    _, best = brute_force_best_order(p, costs, budget)
+    assert best == pytest.approx(1.2)
+    assert expected_q(greedy_order(p), p, costs, budget) == pytest.approx(0.9)
+
+
+# ----------------------------------------------------------------------------------------------
+# Splits
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n,n_pos", [(82, 31), (35, 10), (40, 15)])
+def test_splits_are_stratified(n, n_pos):
+    y = np.zeros(n, dtype=bool)
+    y[np.random.default_rng(n).choice(n, n_pos, replace=False)] = True
+    splits = stratified_splits(y, 25, 0.1, seed=3)
+    assert len(splits) == 25
+    share = n_pos / n
+    for tr, te in splits:
+        assert len(te) == math.ceil(0.1 * n) and len(tr) == n - len(te)
+        assert np.intersect1d(tr, te).size == 0 and np.union1d(tr, te).size == n
+        assert abs(y[te].sum() - share * len(te)) <= 1.0  # class shares kept up to rounding
+        assert abs(y[tr].mean() - share) <= 1.0 / len(tr) + 1e-12
+    tests = {tuple(te) for _, te in splits}
+    assert len(tests) > 20  # random splits, not one repeated
+    assert [te.tolist() for _, te in stratified_splits(y, 5, 0.1, seed=3)] == [
+        te.tolist() for _, te in splits[:5]
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+# The protocol
+# ----------------------------------------------------------------------------------------------
+
+
+def _small_config(**kw):
+    base = dict(
+        n_splits=3,
+        n_bootstrap=20,
+        explore_fractions=(0.1,),
+        q_settings=((300_000, 3),),
+        figure_settings=((100_000, 1), (300_000, 3)),
+        learned=("lr", "pgbm"),
+        baselines=("random", "err", "cm", "upper_bound"),
+        figure_entries=(("random", 0.0), ("explore", 0.1), ("pgbm", 0.0)),
+        spec=SMALL,
+    )
+    base.update(kw)
+    return ProtocolConfig(**base)
+
+
+def test_learned_schedulers_beat_random_on_a_fixed_seed():
+    cfg = paper_config(
+        "interleaving",
+        n_splits=8,
+        n_bootstrap=50,
+        explore_fractions=(0.1,),
+        q_settings=((300_000, 3),),
+        figure_settings=(),
+        learned=("lr", "pgbm"),
+        baselines=("random", "err", "upper_bound"),
+    )
+    res = run_protocol(cfg, progress=False)
+    for metric, t, k in (("auc", res.n_test * 100_000, 0), ("q", 300_000, 3)):
+        rnd = res.value(metric, t, k, 0.0, "random")
+        for name in ("lr", "pgbm"):
+            v = res.value(metric, t, k, 0.0, name)
+            assert v.mean() > rnd.mean() + (0.15 if metric == "auc" else 0.5), (metric, name)
+            assert wilcoxon_p(v, rnd) < 0.05, (metric, name)  # 8 paired splits
+        ub = res.value(metric, t, k, 0.0, "upper_bound")
+        assert ub.mean() >= max(res.value(metric, t, k, 0.0, n).mean() for n in ("lr", "pgbm")) - 1e-9
+    assert np.all(res.value("auc", res.n_test * 100_000, 0, 0.0, "upper_bound") == 1.0)
+    assert 0.35 < res.value("auc", res.n_test * 100_000, 0, 0.0, "random").mean() < 0.65
+    assert np.all(res.test_successes >= 3)
+
+
+def test_same_seed_same_numbers_and_independent_of_workers():
+    ds = cached_dataset(SMALL, 0)
+    a = run_protocol(_small_config(), dataset=ds, progress=False)
+    b = run_protocol(_small_config(), dataset=ds, progress=False, n_jobs=2)
+    assert a.cells == b.cells
+    np.testing.assert_array_equal(a.values, b.values)
+    ra, _ = summarize(a)
+    rb, _ = summarize(b)
+    assert tables_markdown(ra) == tables_markdown(rb)
+    c = run_protocol(_small_config(seed=1), dataset=ds, progress=False)
+    assert not np.array_equal(a.values, c.values)
+    # A scheduler's numbers do not depend on which others run beside it.
+    d = run_protocol(_small_config(learned=("pgbm",)), dataset=ds, progress=False)
+    for key in d.cells:
+        np.testing.assert_array_equal(d.values[d.cells.index(key)], a.values[a.cells.index(key)])
+
+
+def test_exploration_budget_is_subtracted_and_tables_have_the_papers_shape(tmp_path):
+    ds = cached_dataset(SMALL, 0)
+    cfg = _small_config()
+    res = run_protocol(cfg, dataset=ds, progress=False)
+    rows, tests = summarize(res)
+    keys = set(res.cells)
+    assert ("q", 300_000, 3, 0.1, "explore") in keys and ("q", 300_000, 3, 0.0, "explore") not in keys
+    assert ("q", 100_000, 1, 0.0, "pgbm") in keys and ("q", 100_000, 1, 0.0, "lr") not in keys
+    for r in rows:
+        assert r.ci_low <= r.mean <= r.ci_high
+        if r.metric == "q":
+            assert 0.0 <= r.mean <= r.deployed
+    md = tables_markdown(rows, cfg)
+    assert "Table 2 (AUC, interleaving)" in md and "Table 4 (Q(S), interleaving)" in md
+    assert "T = 1·10^5" not in md  # figure-only budgets are not tables
+    header = next(line for line in md.splitlines() if line.startswith("| #sample"))
+    assert header.split(" | ")[1:] == ["Rnd", "ERR", "CM", "Explore", "LR", "PGBM", "UB |"]
+    assert "| 0.10·T | – | – | – |" in md
+    assert all(t.a != "upper_bound" and t.b != "upper_bound" for t in tests)
+    fig = figure1_rows(rows, cfg)
+    assert {(r.budget, r.scheduler, r.fraction) for r in fig} >= {(100_000, "explore", 0.1)}
+    out = write_rows_csv(rows, tmp_path / "r.csv")
+    assert out.read_text().count("\n") == len(rows) + 1
+    png = plot_figure1(fig, tmp_path / "f.png")
+    assert png.stat().st_size > 1000
+
+
+def test_bold_needs_a_significant_win():
+    cfg = _small_config(n_splits=2)
+    res = run_protocol(cfg, dataset=cached_dataset(SMALL, 0), progress=False)
+    rows, _ = summarize(res)
+    assert not any(r.bold for r in rows)  # two splits can never give p < 0.05
+    assert sum(r.best for r in rows if r.metric == "auc" and r.fraction == 0.0) == 1
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="unknown queue scheduler"):
+        _small_config(learned=("xgb",))
+    with pytest.raises(ValueError, match="explore_fractions"):
+        _small_config(explore_fractions=(0.0,))
+    with pytest.raises(ValueError, match="experiment_type"):
+        ProtocolConfig(experiment_type="ab", spec=SMALL)
+    ab = paper_config("ab")
+    assert ab.q_settings == ((4_000_000, 2),) and ab.auc_interactions == 2_000_000
+    assert "cm" not in ab.baselines
+
+
+def test_cli_queue_eval_quick(tmp_path, capsys):
+    from labsched.cli import main
+
+    out = tmp_path / "q"
+    args = ["queue-eval", "--quick", "--datasets", "ab", "--splits", "2", "--bootstrap", "10"]
+    rc = main([*args, "--out", str(out), "--jobs", "1", "--no-plot"])
+    assert rc == 0
+    assert (out / "tables.md").exists() and (out / "results.csv").exists() and (out / "wilcoxon.csv").exists()
+    text = capsys.readouterr().out
+    assert "Table 3 (AUC, ab)" in text and "Table 5 (Q(S), ab)" in text
