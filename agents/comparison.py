@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from labsched.envs.rendering import save_figure
 from labsched.envs.spec import LabSpec
 
 __all__ = [
@@ -336,12 +337,7 @@ def plot_comparison(rows: Sequence[CompareRow], path: str | Path, title: str | N
         a.set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
         a.grid(axis="y", alpha=0.3)
     fig.suptitle(title or "agents on the same episodes (blue: baselines, orange: trained models)", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _nz(x: float) -> float:

@@ -7,6 +7,8 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
+from labsched.envs.rendering import save_figure
+
 __all__ = ["plot_learning_curve", "read_eval_log"]
 
 
@@ -62,9 +64,4 @@ def plot_learning_curve(
     axes[1].legend(fontsize=8, loc="lower right")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .concurrent_labs import ConcurrentLabsEnv, ExperimentRecord
 
-__all__ = ["close_figures", "gantt_figure", "render_ansi", "render_gantt"]
+__all__ = ["close_figures", "gantt_figure", "render_ansi", "render_gantt", "save_figure"]
 
 _BAR_WIDTH = 24
 
@@ -133,6 +134,17 @@ def render_gantt(env: ConcurrentLabsEnv) -> np.ndarray:
 def close_figures(env: ConcurrentLabsEnv) -> None:
     """Nothing is kept open between renders; present for symmetry with ``Env.close``."""
     return None
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (creating its folder), close it, return the path."""
+    plt = _pyplot()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def _pyplot() -> Any:

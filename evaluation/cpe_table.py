@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from labsched.envs.rendering import save_figure
 from labsched.envs.spec import LabSpec
 
 from .rollout import RunSummary, run_episodes, summarize
@@ -278,9 +279,4 @@ def plot_cpe_table(rows: Sequence[CpeRow], path: str | Path) -> Path:
     ax.set_ylabel("mean CPE")
     ax.set_title("CPE by scheduler and horizon (bars: ours ± 2 SE; ticks: paper's Table 2)", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

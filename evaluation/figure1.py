@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from labsched.baselines.base import BaselinePolicy, LabState
+from labsched.envs.rendering import save_figure
 from labsched.envs.spec import LabSpec
 
 from .sweep import Cell, run_sweep
@@ -329,12 +330,7 @@ def plot_figure1(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"CPE against regret for {len({p.scheduler for p in points})} schedulers", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def correlations_markdown(

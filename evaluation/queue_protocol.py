@@ -61,6 +61,8 @@ from typing import Any
 
 import numpy as np
 
+from labsched.envs.rendering import save_figure
+
 __all__ = [
     "AGENT_ENV_KWARGS",
     "PAPER_TABLES",
@@ -779,12 +781,7 @@ def plot_figure1(rows: Sequence[SummaryRow], path: str | Path, title: str | None
     ax.set_title(title or "Q(S) against T (synthetic interleaving data)", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def queue_eval(

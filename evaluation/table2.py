@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from labsched.envs.rendering import save_figure
+
 from .cpe_table import PAPER_CPE
 from .sweep import DEFAULT_DURATION, Cell, measure_scaling, run_sweep
 
@@ -435,12 +437,7 @@ def plot_table2(entries: Sequence[Table2Entry], path: str | Path) -> Path:
             f"mean regret, {title} (colour scaled per row from its lowest, light, to its highest, dark)",
             fontsize=8,
         )
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def table2(
