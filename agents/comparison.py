@@ -10,7 +10,6 @@ workers; ``sequential`` with its long reference horizon), exactly as before mode
 
 from __future__ import annotations
 
-import csv
 import math
 import sys
 import time
@@ -23,6 +22,7 @@ import numpy as np
 
 from labsched.envs.rendering import save_figure
 from labsched.envs.spec import LabSpec
+from labsched.evaluation.cpe_table import write_csv
 
 __all__ = [
     "CompareRow",
@@ -280,18 +280,6 @@ def rows_to_markdown(rows: Sequence[CompareRow]) -> str:
             line += f" {r.mean_regret:.4f} ± {r.se_regret:.4f} |"
         lines.append(line)
     return "\n".join(lines) + "\n"
-
-
-def write_csv(rows: Sequence[CompareRow], path: str | Path) -> Path:
-    """One CSV row per agent (the CPE table's columns, then kind and regret)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(CompareRow.__dataclass_fields__))
-        w.writeheader()
-        for r in rows:
-            w.writerow(asdict(r))
-    return path
 
 
 def plot_comparison(rows: Sequence[CompareRow], path: str | Path, title: str | None = None) -> Path:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from labsched.envs.rendering import save_figure
 from labsched.envs.spec import LabSpec
@@ -241,12 +242,13 @@ def rows_to_markdown(rows: Sequence[CpeRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_csv(rows: Sequence[CpeRow], path: str | Path) -> Path:
-    """Write the rows to a CSV file (one row per cell)."""
+def write_csv(rows: Sequence[Any], path: str | Path) -> Path:
+    """Write dataclass rows (``CpeRow`` or any other) to a CSV file, one line per row."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fields = type(rows[0]).__dataclass_fields__ if rows else CpeRow.__dataclass_fields__
     with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(CpeRow.__dataclass_fields__))
+        w = csv.DictWriter(f, fieldnames=list(fields))
         w.writeheader()
         for r in rows:
             w.writerow(asdict(r))
