@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from labsched.envs.rendering import save_figure
 from labsched.envs.spec import LabSpec
 
 from .rollout import RunSummary, run_episodes, summarize
+from .sweep import single_threaded_blas
 
 __all__ = [
     "PAPER_CPE",
@@ -169,7 +169,7 @@ def cpe_table(
 
         # Cells come back as they finish (the slow PS cells are dispatched first).
         order = sorted(range(len(cells)), key=lambda i: cells[i][0] != "ps")
-        with _single_threaded_blas():
+        with single_threaded_blas():
             runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
             gen = runner(delayed(_indexed_cell)(i, *cells[i], episodes, seed, options) for i in order)
             by_index = {}
@@ -198,24 +198,6 @@ def cpe_table(
 
 def _indexed_cell(i: int, name: str, spec: LabSpec, episodes: int, seed: int, options: dict):
     return i, _run_cell(name, spec, episodes, seed, options)
-
-
-class _single_threaded_blas:
-    """Limit BLAS threads in worker processes (joblib's loky workers inherit the env vars)."""
-
-    _VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-    def __enter__(self) -> None:
-        self._old = {v: os.environ.get(v) for v in self._VARS}
-        for v in self._VARS:
-            os.environ[v] = "1"
-
-    def __exit__(self, *exc: object) -> None:
-        for v, old in self._old.items():
-            if old is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = old
 
 
 def rows_to_markdown(rows: Sequence[CpeRow]) -> str:

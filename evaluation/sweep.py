@@ -93,6 +93,7 @@ __all__ = [
     "resolve_agent_path",
     "run_cell",
     "run_sweep",
+    "single_threaded_blas",
 ]
 
 #: The paper's duration law in the command-line form of :func:`~labsched.envs.durations.parse_duration`.
@@ -730,7 +731,8 @@ def _lock(f: Any, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _blas_env() -> Iterator[None]:
+def single_threaded_blas() -> Iterator[None]:
+    """Set one BLAS/OpenMP thread in the environment (inherited by joblib's loky workers)."""
     old = {k: os.environ.get(k) for k in BLAS_ENV}
     os.environ.update(BLAS_ENV)
     try:
@@ -772,7 +774,7 @@ def _execute(
             return
         import joblib
 
-        with _blas_env(), joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+        with single_threaded_blas(), joblib.parallel_config(backend="loky", inner_max_num_threads=1):
             yield from _stream(pending, n_jobs)
     elif backend == "ray":
         yield from _execute_ray(pending, n_jobs, address)
@@ -820,7 +822,7 @@ def _execute_dask(pending: Sequence[Cell], n_jobs: int, address: str | None) -> 
         if address:
             client = stack.enter_context(Client(address))
         else:
-            stack.enter_context(_blas_env())
+            stack.enter_context(single_threaded_blas())
             cluster = stack.enter_context(
                 LocalCluster(
                     n_workers=max(n_jobs, 1),
