@@ -21,12 +21,35 @@ raw CPE. Needs the ``rl`` extra (stable-baselines3, sb3-contrib, PyYAML).
 
 from __future__ import annotations
 
-from .comparison import CompareRow, compare
-from .config import ALGORITHMS, algorithm_info, allowed_keys, load_hyperparams
-from .features import FEATURE_NAMES, FeatureWrapper, LabFeatures
-from .loading import LoadedAgent, load_agent
-from .throughput import throughput_vs_cartpole
-from .training import TrainResult, train
+import importlib
+from typing import Any
+
+# Names load on first use (PEP 562): training and callbacks import stable-baselines3 and torch,
+# which take seconds; `import labsched.agents.<module>` of a light module stays quick.
+_LAZY = {
+    "labsched.agents.comparison": ("CompareRow", "compare"),
+    "labsched.agents.config": ("ALGORITHMS", "algorithm_info", "allowed_keys", "load_hyperparams"),
+    "labsched.agents.features": ("FEATURE_NAMES", "FeatureWrapper", "LabFeatures"),
+    "labsched.agents.loading": ("LoadedAgent", "load_agent"),
+    "labsched.agents.throughput": ("throughput_vs_cartpole",),
+    "labsched.agents.training": ("TrainResult", "train"),
+    "labsched.agents.vec_env": ("LabsVecEnv",),
+}
+_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES))
+
 
 __all__ = [
     "ALGORITHMS",
@@ -34,6 +57,7 @@ __all__ = [
     "CompareRow",
     "FeatureWrapper",
     "LabFeatures",
+    "LabsVecEnv",
     "LoadedAgent",
     "TrainResult",
     "algorithm_info",

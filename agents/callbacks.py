@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 import sys
 import time
@@ -10,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+from tqdm.auto import tqdm
+
+from labsched.agents.loading import save_normalizer
+from labsched.envs._lib.reporting import write_csv
+
+try:  # the rl extra; without it this module still imports (the pickled schedules need it)
+    from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+except ImportError:  # pragma: no cover - depends on the install
+    BaseCallback = EvalCallback = object  # type: ignore[assignment, misc]
 
 __all__ = ["EVAL_LOG_FIELDS", "ProgressCallback", "TimeLimitCallback", "make_eval_callback"]
 
@@ -99,12 +106,7 @@ class ProgressCallback(BaseCallback):
         self.last_eval: float | None = None
 
     def _on_training_start(self) -> None:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            self.bar = None
-        else:
-            self.bar = tqdm(total=self.total, unit="step", dynamic_ncols=True, file=sys.stderr)
+        self.bar = tqdm(total=self.total, unit="step", dynamic_ncols=True, file=sys.stderr)
 
     def _on_step(self) -> bool:
         n = self.training_env.num_envs
@@ -194,9 +196,7 @@ def make_eval_callback(
             if self.best_mean_reward > best_before:
                 vn = self.model.get_vec_normalize_env()
                 if vn is not None:
-                    from .loading import normalizer_path
-
-                    vn.save(str(normalizer_path(out / "best_model.zip")))
+                    save_normalizer(vn, out / "best_model.zip")
             self.eval_seconds += time.perf_counter() - t0
             return cont
 
@@ -242,12 +242,7 @@ class _EvalRecorder(BaseCallback):
             "best_mean_cpe": float(max(parent.best_mean_reward, rewards.mean())),
         }
         self.rows.append(row)
-        new = not self.path.exists() or len(self.rows) == 1
-        with self.path.open("w" if new else "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(EVAL_LOG_FIELDS))
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        write_csv(self.rows, self.path, EVAL_LOG_FIELDS)  # the whole log: a few rows, rewritten
         self.logger.record("eval/mean_cpe", row["mean_cpe"])
         self.logger.record("eval/completion_rate", row["completion_rate"])
         if self.progress is not None:

@@ -4,25 +4,31 @@
 ``seed, seed + 1, ...`` (common random numbers: the ``i``-th experiment started in an episode
 lasts the same under every agent) and reports mean CPE ± SE, the completion rate and, with an
 ``objective`` (regret mode: the Bayesian optimisation the schedule drives), the mean regret.
-Baselines in CPE mode run through :func:`labsched.evaluation.cpe_table.cpe_table` (parallel
-workers; ``sequential`` with its long reference horizon), exactly as before models existed.
+Everything runs on :func:`labsched.agents.runner.run_tasks` (parallel workers; ``sequential``
+with its long reference horizon), the runner of the CPE table too: a baseline's numbers here
+are its numbers there.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from labsched.envs.rendering import save_figure
-from labsched.envs.spec import LabSpec
-from labsched.evaluation.cpe_table import write_csv
+from labsched.agents.loading import METADATA_FILE, resolve_model_path
+from labsched.agents.plots import plot_learning_curve
+from labsched.agents.runner import RunTask, TaskResult, run_tasks
+from labsched.baselines.labs.paper import paper_cpe
+from labsched.baselines.registry import BASELINES
+from labsched.envs._lib.reporting import pyplot, save_figure, write_csv
+from labsched.envs._lib.validation import check_int
+from labsched.envs.labs.spec import LabSpec
 
 __all__ = [
     "CompareRow",
@@ -30,6 +36,7 @@ __all__ = [
     "is_model_path",
     "plot_comparison",
     "rows_to_markdown",
+    "write_comparison",
     "write_csv",
     "write_learning_curves",
 ]
@@ -41,7 +48,8 @@ class CompareRow:
 
     Attributes:
         scheduler: baseline name, or the model path as given.
-        horizon: horizon evaluated (``sequential`` runs with its long reference horizon).
+        horizon: horizon evaluated (in regret mode ``sequential`` reports its long reference
+            horizon; in CPE mode the table's horizon, as the CPE table does).
         episodes: episodes run.
         mean_cpe, se_cpe: mean CPE and its standard error.
         completion_rate: share of episodes completing all ``n`` experiments.
@@ -72,72 +80,52 @@ def is_model_path(name: str) -> bool:
     return name.endswith(".zip") or p.is_dir() or p.is_file() or Path(name + ".zip").is_file()
 
 
-def _paper_value(spec: LabSpec, name: str, horizon: float) -> float:
-    from labsched.evaluation.cpe_table import PAPER_CPE
-
-    if spec.replace(horizon=5.0) != LabSpec():
-        return math.nan
-    return PAPER_CPE.get((name, float(horizon)), math.nan)
-
-
-def _se(x: np.ndarray) -> float:
-    return float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
-
-
-def _load_model(path: str, spec: LabSpec):
-    from .loading import load_agent
-
-    agent = load_agent(path)
-    if agent.spec != spec:
-        print(
-            f"note: {path} was trained on {agent.spec}; evaluating it on {spec}",
-            file=sys.stderr,
+def _classify(names: Sequence[str]) -> list[tuple[str, str]]:
+    """``(name, kind)`` per agent argument; unknown names raise one ``ValueError`` for all."""
+    out, unknown = [], []
+    for name in names:
+        if name.strip().lower() in BASELINES:
+            out.append((BASELINES.canonical(name), "baseline"))
+        elif is_model_path(name):
+            resolve_model_path(name)  # fails early, with a clear message, on a missing model
+            out.append((name, "model"))
+        else:
+            unknown.append(name)
+    if unknown:
+        raise ValueError(
+            f"unknown scheduler(s) {unknown}; known: {', '.join(sorted(BASELINES))} "
+            "(or the path of a saved model .zip or its folder)"
         )
-        agent = agent.with_spec(spec)
-    return agent
+    return out
 
 
-def _run_agent(
-    name: str, kind: str, spec: LabSpec, episodes: int, seed: int, env_kwargs: dict[str, Any]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-    """Episodes ``seed, seed + 1, ...`` of one agent: (cpe, completed, regret) arrays, horizon, seconds."""
-    from labsched import baselines
-    from labsched.envs.concurrent_labs import ConcurrentLabsEnv
-    from labsched.evaluation.cpe_table import sequential_horizon
+def _row(result: TaskResult, spec: LabSpec, regret_mode: bool) -> CompareRow:
+    task, s = result.task, result.summary
+    # CPE mode reports the table's horizon (as the CPE table does), regret mode the horizon run.
+    horizon = result.horizon if regret_mode else task.spec.horizon
+    return CompareRow(
+        scheduler=task.name,
+        horizon=horizon,
+        episodes=s.n_episodes,
+        mean_cpe=s.mean_cpe,
+        se_cpe=s.se_cpe,
+        completion_rate=s.completion_rate,
+        mean_completed=s.mean_completed,
+        paper_cpe=paper_cpe(spec, task.name, horizon) if task.kind == "baseline" else math.nan,
+        seconds=s.seconds,
+        kind=task.kind,
+        mean_regret=s.mean_regret if regret_mode else math.nan,
+        se_regret=s.se_regret if regret_mode else math.nan,
+    )
 
-    try:
-        import torch
 
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover - only baselines then
-        pass
-    if kind == "model":
-        agent = _load_model(name, spec)
-    else:
-        if name == "sequential":
-            spec = spec.replace(horizon=sequential_horizon(spec))
-        agent = baselines.make(name, spec, seed=seed)
-    env = ConcurrentLabsEnv(spec, **env_kwargs)
-    cpe, done, regret = [], [], []
-    t0 = time.perf_counter()
-    for i in range(episodes):
-        obs, info = env.reset(seed=seed + i)
-        start = True
-        while True:
-            action, _ = agent.predict(obs, episode_start=np.array([start]), deterministic=True)
-            start = False
-            obs, _, terminated, truncated, info = env.step(action)
-            if terminated or truncated:
-                break
-        cpe.append(info["cpe"])
-        done.append(info["completed"])
-        regret.append(info.get("regret", math.nan))
-    return (
-        np.array(cpe, float),
-        np.array(done, float),
-        np.array(regret, float),
-        spec.horizon,
-        time.perf_counter() - t0,
+def _report(r: CompareRow) -> None:
+    reg = f"  regret {r.mean_regret:.4f} ± {r.se_regret:.4f}" if not math.isnan(r.mean_regret) else ""
+    print(
+        f"{r.scheduler:<12} CPE {r.mean_cpe:7.2f} ± {r.se_cpe:.2f}  "
+        f"complete {r.completion_rate:.3f}{reg}  {r.seconds:6.1f}s",
+        file=sys.stderr,
+        flush=True,
     )
 
 
@@ -150,11 +138,13 @@ def compare(
     objective: str | None = None,
     selector: str = "kb-ei",
     progress: bool = True,
+    trust_model_file: bool = False,
 ) -> list[CompareRow]:
     """Run baselines (by name) and saved agents (model zips or their folders) on the same seeds.
 
     Args:
-        agents: baseline names and/or model paths (default: every registered baseline).
+        agents: baseline names and/or model paths (default: every registered baseline except the
+            clairvoyant reference).
         spec: the problem (default: the paper's setting).
         episodes: episodes per agent, env seeds ``seed .. seed + episodes - 1``.
         seed: first seed.
@@ -163,102 +153,34 @@ def compare(
             Bayesian optimisation and report the regret.
         selector: the batch selector of regret mode.
         progress: one line per finished agent on stderr.
+        trust_model_file: load saved agents with ``trust=True`` (pickled files of older labsched
+            versions or third parties). **Unpickling runs any code the files contain: only for
+            files from a source you trust.**
 
     Returns:
         One :class:`CompareRow` per agent, in the order given.
     """
-    from labsched import baselines
-
     spec = spec or LabSpec()
-    names = list(agents) if agents else sorted(baselines.BASELINES)
-    if episodes < 1:
+    # By default every policy that can run on its own: the clairvoyant reference reads the
+    # episode's durations (it needs an env handle) and is left to explicit requests.
+    names = (
+        list(agents) if agents else [n for n, c in BASELINES.items() if not getattr(c, "clairvoyant", False)]
+    )
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    kinds = []
-    unknown = []
-    for name in names:
-        if name.strip().lower() in baselines.BASELINES:
-            kinds.append("baseline")
-        elif is_model_path(name):
-            kinds.append("model")
-        else:
-            kinds.append("?")
-            unknown.append(name)
-    if unknown:
-        raise ValueError(
-            f"unknown scheduler(s) {unknown}; known: {', '.join(sorted(baselines.BASELINES))} "
-            "(or the path of a saved model .zip or its folder)"
-        )
-    names = [n.strip().lower() if k == "baseline" else n for n, k in zip(names, kinds, strict=True)]
-    for name, kind in zip(names, kinds, strict=True):
-        if kind == "model":
-            from .loading import _resolve_zip
+    check_int("seed", seed)
+    env_kwargs: dict[str, Any] = {} if objective is None else {"objective": objective, "selector": selector}
+    tasks = [
+        RunTask(name, spec, episodes, seed, kind=kind, env_kwargs=env_kwargs, trust=bool(trust_model_file))
+        for name, kind in _classify(names)
+    ]
+    regret_mode = objective is not None
 
-            _resolve_zip(name)  # fails early, with a clear message, on a missing model
-
-    results: dict[int, CompareRow] = {}
-    todo = list(range(len(names)))
-    if objective is None:
-        # Baselines exactly as the CPE table runs them (parallel workers, sequential's long horizon).
-        from labsched.evaluation.cpe_table import cpe_table
-
-        base_idx = [i for i in todo if kinds[i] == "baseline"]
-        if base_idx:
-            rows = cpe_table(
-                spec,
-                horizons=[spec.horizon],
-                schedulers=[names[i] for i in base_idx],
-                episodes=episodes,
-                seed=seed,
-                n_jobs=n_jobs,
-                progress=progress,
-            )
-            for i, r in zip(base_idx, rows, strict=True):
-                results[i] = CompareRow(**asdict(r), kind="baseline")
-        todo = [i for i in todo if kinds[i] == "model"]
-        env_kwargs: dict[str, Any] = {}
-    else:
-        env_kwargs = {"objective": objective, "selector": selector}
-
-    def row(i: int, out) -> CompareRow:
-        cpe, done, regret, horizon, seconds = out
-        return CompareRow(
-            scheduler=names[i],
-            horizon=horizon,
-            episodes=episodes,
-            mean_cpe=float(cpe.mean()),
-            se_cpe=_se(cpe),
-            completion_rate=float((done >= spec.n_experiments).mean()),
-            mean_completed=float(done.mean()),
-            paper_cpe=_paper_value(spec, names[i], horizon) if kinds[i] == "baseline" else math.nan,
-            seconds=seconds,
-            kind=kinds[i],
-            mean_regret=float(regret.mean()) if objective is not None else math.nan,
-            se_regret=_se(regret) if objective is not None else math.nan,
-        )
-
-    def report(r: CompareRow) -> None:
+    def report(k: int, i: int, result: TaskResult) -> None:
         if progress:
-            reg = f"  regret {r.mean_regret:.4f} ± {r.se_regret:.4f}" if objective is not None else ""
-            print(
-                f"{r.scheduler:<12} CPE {r.mean_cpe:7.2f} ± {r.se_cpe:.2f}  "
-                f"complete {r.completion_rate:.3f}{reg}  {r.seconds:6.1f}s",
-                file=sys.stderr,
-                flush=True,
-            )
+            _report(_row(result, spec, regret_mode))
 
-    if n_jobs == 1 or len(todo) <= 1:
-        for i in todo:
-            results[i] = row(i, _run_agent(names[i], kinds[i], spec, episodes, seed, env_kwargs))
-            report(results[i])
-    else:
-        from joblib import Parallel, delayed
-
-        runner = Parallel(n_jobs=n_jobs)
-        outs = runner(delayed(_run_agent)(names[i], kinds[i], spec, episodes, seed, env_kwargs) for i in todo)
-        for i, out in zip(todo, outs, strict=True):
-            results[i] = row(i, out)
-            report(results[i])
-    return [results[i] for i in range(len(names))]
+    return [_row(r, spec, regret_mode) for r in run_tasks(tasks, n_jobs, on_result=report)]
 
 
 def rows_to_markdown(rows: Sequence[CompareRow]) -> str:
@@ -284,9 +206,7 @@ def rows_to_markdown(rows: Sequence[CompareRow]) -> str:
 
 def plot_comparison(rows: Sequence[CompareRow], path: str | Path, title: str | None = None) -> Path:
     """Bar chart of mean CPE ± 2 SE per agent (paper values as ticks), and of the regret if run."""
-    from labsched.envs.rendering import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     with_regret = any(not math.isnan(r.mean_regret) for r in rows)
     fig, axes = plt.subplots(1, 2 if with_regret else 1, figsize=(10 if with_regret else 7, 4), dpi=110)
     axes = np.atleast_1d(axes)
@@ -347,9 +267,6 @@ def write_learning_curves(rows: Sequence[CompareRow], out: str | Path, spec: Lab
     Reference lines: the baselines recorded at training time on the evaluation episodes, else
     the compared baselines when the model was trained on this spec.
     """
-    from .loading import METADATA_FILE, _resolve_zip, spec_from_dict
-    from .plots import plot_learning_curve
-
     written = []
     seen = set()
     baseline_cpe = {
@@ -358,7 +275,7 @@ def write_learning_curves(rows: Sequence[CompareRow], out: str | Path, spec: Lab
     for r in rows:
         if r.kind != "model":
             continue
-        folder = _resolve_zip(r.scheduler).parent
+        folder = resolve_model_path(r.scheduler).parent
         log = folder / "eval_log.csv"
         if not log.is_file() or folder.resolve() in seen:
             continue
@@ -367,14 +284,31 @@ def write_learning_curves(rows: Sequence[CompareRow], out: str | Path, spec: Lab
         meta_file = folder / METADATA_FILE
         title = str(folder)
         if meta_file.is_file():
-            import json
-
             meta = json.loads(meta_file.read_text())
             refs = dict(meta.get("references") or {})
-            if not refs and spec_from_dict(meta["spec"]) == spec:
+            if not refs and LabSpec.from_dict(meta["spec"]) == spec:
                 refs = baseline_cpe
             title = f"{meta.get('algo', '')} {folder}"
         written.append(
             plot_learning_curve(log, Path(out) / f"learning_curve_{_slug(str(folder))}.png", refs, title)
         )
+    return written
+
+
+def write_comparison(rows: Sequence[CompareRow], out: str | Path, spec: LabSpec, plot: bool) -> list[Path]:
+    """Write ``compare.md`` and ``compare.csv`` (and with ``plot`` the bar chart and the learning
+    curves of the compared models) to ``out``; returns the files written.
+
+    A missing matplotlib skips the plots with a note on stderr.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.md").write_text(rows_to_markdown(rows))
+    written = [out / "compare.md", write_csv(rows, out / "compare.csv")]
+    if plot:
+        try:
+            written.append(plot_comparison(rows, out / "compare.png"))
+            written.extend(write_learning_curves(rows, out, spec))
+        except ImportError as exc:
+            print(f"(no plot: {exc})", file=sys.stderr)
     return written

@@ -9,7 +9,10 @@ the more specific (more fields) last. ``key=value`` overrides (``--hyperparams``
 Keys: everything the algorithm's constructor takes (``learning_rate``, ``n_steps``,
 ``batch_size``, ``gamma``, ``ent_coef``, ``policy_kwargs``, ...) plus the zoo's and ours:
 
-``n_envs``       parallel training envs (``make_vec_env``)
+``n_envs``       parallel training envs
+``vec_env``      ``native`` (default: all ``n_envs`` episodes in one NumPy-batched env,
+                 :class:`labsched.agents.LabsVecEnv`), ``dummy`` or ``subproc`` (SB3's vector
+                 envs of single environments)
 ``n_timesteps``  training budget (``--total-timesteps`` overrides it)
 ``policy``       ``MlpPolicy`` (the observation is a flat vector)
 ``features``     append the spec-derived features of :mod:`labsched.agents.features`
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import math
 import re
@@ -34,19 +38,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labsched.envs.spec import LabSpec
+from labsched.envs._lib.validation import check_int, check_real
+from labsched.envs.labs.spec import LabSpec
 
 __all__ = [
     "ALGORITHMS",
     "ENV_ID",
     "AlgorithmInfo",
     "LinearSchedule",
+    "MissingExtraError",
     "algorithm_info",
     "allowed_keys",
     "hyperparams_path",
     "load_hyperparams",
     "model_kwargs",
     "parse_overrides",
+    "require_rl_extra",
     "validate_hyperparams",
 ]
 
@@ -102,12 +109,30 @@ def algorithm_info(name: str) -> AlgorithmInfo:
     return ALGORITHMS[key]
 
 
+class MissingExtraError(ImportError):
+    """An optional dependency of labsched (an extra such as ``rl``) is not installed."""
+
+
+#: The modules of the ``rl`` extra.
+RL_MODULES = ("stable_baselines3", "sb3_contrib", "yaml")
+
+
+def require_rl_extra(what: str = "training") -> None:
+    """Raise :class:`MissingExtraError` naming the missing modules of the ``rl`` extra, if any."""
+    missing = [m for m in RL_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtraError(f"{what} needs {', '.join(missing)}: pip install 'labsched[rl]'")
+
+
 # ----------------------------------------------------------------------------- keys and checks
 
 #: Keys that ``train`` sets itself and a hyperparameter file may not.
 _RESERVED = {"self", "env", "seed", "verbose", "device", "tensorboard_log", "_init_setup_model"}
 #: Our keys beyond the algorithm's constructor (see the module docstring).
-EXTRA_KEYS = ("env_kwargs", "features", "n_envs", "n_timesteps", "normalize", "policy")
+EXTRA_KEYS = ("env_kwargs", "features", "n_envs", "n_timesteps", "normalize", "policy", "vec_env")
+#: Training vector-env kinds (the ``vec_env`` key): the NumPy-batched native env, or SB3's
+#: ``DummyVecEnv`` / ``SubprocVecEnv`` of single environments.
+VEC_ENV_KINDS = ("native", "dummy", "subproc")
 _ENV_KWARGS = {"normalize_reward": bool, "decide_on_completion": bool}
 _NORMALIZE_KWARGS = {"clip_obs": float, "epsilon": float}
 _POLICIES = ("MlpPolicy",)
@@ -141,17 +166,21 @@ def _is_number(x: Any) -> bool:
 
 
 def _check_int(algo: str, key: str, value: Any, low: int) -> int:
-    if _is_number(value) and float(value).is_integer() and value >= low:
-        return int(value)
+    # YAML reads 1e5 as a float: whole floats count as integers here.
+    if _is_number(value) and float(value).is_integer():
+        try:
+            return check_int(key, int(value), low)
+        except ValueError:
+            pass
     raise _bad(algo, key, value, f"an integer >= {low}")
 
 
 def _check_float(algo: str, key: str, value: Any, low: float, high: float = math.inf, open_low=False):
-    ok = _is_number(value) and (value > low if open_low else value >= low) and value <= high
-    if not ok:
+    try:
+        return check_real(key, value, low, None if high == math.inf else high, low_open=open_low)
+    except (TypeError, ValueError):
         bounds = f"{'>' if open_low else '>='} {low:g}" + ("" if high == math.inf else f" and <= {high:g}")
-        raise _bad(algo, key, value, f"a number {bounds}")
-    return float(value)
+        raise _bad(algo, key, value, f"a number {bounds}") from None
 
 
 _LIN = re.compile(r"^lin_([-+0-9.eE]+)$")
@@ -271,6 +300,10 @@ def validate_hyperparams(algo: str | AlgorithmInfo, params: Mapping[str, Any]) -
         elif key == "policy":
             if value not in _POLICIES:
                 raise _bad(name, key, value, f"one of {list(_POLICIES)} (the observation is a flat vector)")
+            out[key] = value
+        elif key == "vec_env":
+            if value not in VEC_ENV_KINDS:
+                raise _bad(name, key, value, f"one of {list(VEC_ENV_KINDS)}")
             out[key] = value
         elif key == "features":
             if not isinstance(value, bool):

@@ -7,10 +7,12 @@ from typing import Any
 
 import gymnasium as gym
 
-from labsched.envs.concurrent_labs import ConcurrentLabsEnv
-from labsched.envs.spec import LabSpec
-
-from .features import FeatureWrapper
+from labsched.agents.config import VEC_ENV_KINDS
+from labsched.agents.features import FeatureWrapper
+from labsched.agents.vec_env import LabsVecEnv
+from labsched.envs._lib.validation import check_choice
+from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
+from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["SuccessInfo", "build_env", "make_vec"]
 
@@ -57,7 +59,7 @@ def make_vec(
     normalize: bool | Mapping[str, float] = False,
     env_kwargs: Mapping[str, Any] | None = None,
     evaluation: bool = False,
-    vec_env: str = "dummy",
+    vec_env: str = "native",
 ):
     """``make_vec_env`` of :func:`build_env`, optionally under ``VecNormalize`` (observations).
 
@@ -70,23 +72,27 @@ def make_vec(
         env_kwargs: env options (``normalize_reward``, ``decide_on_completion``).
         evaluation: an evaluation env: raw CPE rewards (``normalize_reward=False``), success
             info, and a frozen ``VecNormalize`` (its statistics are synced from training).
-        vec_env: ``"dummy"`` (default) or ``"subproc"``.
+        vec_env: ``"native"`` (the NumPy-batched :class:`~labsched.agents.vec_env.LabsVecEnv`,
+            fastest; evaluation envs always use single envs), ``"dummy"`` or ``"subproc"``
+            (SB3's vector envs of single environments).
     """
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
-    if vec_env not in ("dummy", "subproc"):
-        raise ValueError(f"vec_env must be 'dummy' or 'subproc', got {vec_env!r}")
+    check_choice("vec_env", vec_env, VEC_ENV_KINDS)
     kwargs = dict(env_kwargs or {})
     if evaluation:
         kwargs["normalize_reward"] = False
-    venv = make_vec_env(
-        build_env,
-        n_envs=n_envs,
-        seed=seed,
-        env_kwargs={"spec": spec, "features": features, "success_info": evaluation, "env_kwargs": kwargs},
-        vec_env_cls=SubprocVecEnv if vec_env == "subproc" else DummyVecEnv,
-    )
+    if vec_env == "native" and not evaluation:
+        venv = LabsVecEnv(n_envs, spec, features=features, seed=seed, **kwargs)
+    else:
+        venv = make_vec_env(
+            build_env,
+            n_envs=n_envs,
+            seed=seed,
+            env_kwargs={"spec": spec, "features": features, "success_info": evaluation, "env_kwargs": kwargs},
+            vec_env_cls=SubprocVecEnv if vec_env == "subproc" else DummyVecEnv,
+        )
     if normalize:
         opts = dict(normalize) if isinstance(normalize, Mapping) else {}
         venv = VecNormalize(venv, norm_obs=True, norm_reward=False, training=not evaluation, **opts)

@@ -42,7 +42,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from labsched.envs.spec import LabSpec
+from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["FEATURE_NAMES", "FeatureWrapper", "LabFeatures", "flat_observation"]
 
@@ -93,6 +93,7 @@ class LabFeatures:
         # much cheaper than the models' exact special functions, and exact enough here.
         self._grid = np.linspace(0.0, 2.0 * spec.horizon, _N_GRID)
         self._cdf_tab = np.clip(np.asarray(spec.duration.cdf(self._grid), dtype=float), 0.0, 1.0)
+        self._inv_step = (_N_GRID - 1) / self._grid[-1]
         qs = (np.arange(_N_QUANTILES) + 0.5) / _N_QUANTILES
         self._quant = np.zeros((self._max_chain + 1, _N_QUANTILES))
         for k in range(1, self._max_chain + 1):
@@ -112,6 +113,19 @@ class LabFeatures:
     def size(self) -> int:
         return len(FEATURE_NAMES)
 
+    def _cdf(self, x: np.ndarray) -> np.ndarray:
+        """The tabulated CDF, linearly interpolated on its uniform grid (clamped outside it).
+
+        What ``np.interp(x, grid, table)`` computes, with the cell found by arithmetic instead of
+        a binary search (the grid is uniform), several times faster on large batches.
+        """
+        x = np.asarray(x, dtype=float)
+        pos = np.clip(x, 0.0, self._grid[-1]) * self._inv_step
+        i = np.minimum(pos.astype(np.int64), _N_GRID - 2)
+        w = pos - i
+        tab = self._cdf_tab
+        return tab[i] + w * (tab[i + 1] - tab[i])
+
     def _p_chain_free(self, k: int, t: float) -> float:
         """P(S_k <= t) for a lab that is idle now."""
         if k == 0:
@@ -125,14 +139,13 @@ class LabFeatures:
         """Product over busy labs of P(R_i + S_{k_i} <= t), R_i the residual given ``elapsed[i]``."""
         if t <= 0.0:
             return 0.0
-        grid, tab = self._grid, self._cdf_tab
-        sf_e = 1.0 - np.interp(elapsed, grid, tab)
+        sf_e = 1.0 - self._cdf(elapsed)
         done = sf_e <= 1e-12  # should have finished already: no residual left
         cdf_e = 1.0 - sf_e
         # S_k by its quantiles (S_0 = 0); R + S <= t  <=>  e < D <= e + t - S.
         q = self._quant[np.minimum(ks, self._max_chain)]
         room = elapsed[:, None] + t - q
-        cdf_room = np.interp(room, grid, tab)
+        cdf_room = self._cdf(room)
         with np.errstate(divide="ignore", invalid="ignore"):
             p = (cdf_room - cdf_e[:, None]) / sf_e[:, None]
         p = np.where(room > elapsed[:, None], np.clip(p, 0.0, 1.0), 0.0).mean(axis=1)
@@ -191,6 +204,79 @@ class LabFeatures:
                 p_wait,
             )
         return out
+
+    def batch(self, flat: np.ndarray) -> np.ndarray:
+        """:meth:`__call__` for many observations at once, without a Python loop per row.
+
+        The same estimates as the row-by-row form (equal up to floating-point summation order,
+        ~1e-15); the native vector environment's training path uses it.
+        """
+        spec = self.spec
+        n, nl, h = spec.n_experiments, spec.n_labs, spec.horizon
+        flat = np.asarray(flat, dtype=float).reshape(-1, 2 * nl + 4)
+        busy = flat[:, :nl] > 0.5
+        elapsed = flat[:, nl + 1 : 2 * nl + 1] * self._mean
+        started = np.rint(flat[:, 2 * nl + 3] * n).astype(np.int64)
+        completed = np.rint(flat[:, nl] * n).astype(np.int64)
+        t_left = np.maximum(flat[:, 2 * nl + 2], 0.0) * h
+        unstarted = n - started
+        running = busy.sum(axis=1)
+        idle = nl - running
+        base, extra = np.divmod(unstarted, nl)
+        p_busy = self._batch_busy(busy, elapsed, running, idle, base, extra, t_left)
+        n_more = np.minimum(extra, idle)
+        out = np.empty((flat.shape[0], len(FEATURE_NAMES)), dtype=np.float32)
+        out[:, 0] = (nl - running) / nl
+        out[:, 1] = t_left / self._mean
+        out[:, 2] = (unstarted + running) / nl
+        for col, t in ((3, t_left), (4, t_left - spec.epoch)):
+            p = p_busy.copy()
+            use = (idle > 0) & (p > 0.0)
+            p = np.where(use, p * self._batch_free(base + 1, t) ** n_more, p)
+            p = np.where(use, p * self._batch_free(base, t) ** (idle - n_more), p)
+            out[:, col] = np.where(completed >= n, 1.0, p)
+        return out
+
+    def _batch_free(self, k: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """P(S_k <= t) per row (:meth:`_p_chain_free`, vectorised)."""
+        out = np.where(k == 0, 1.0, 0.0)
+        for kk in np.unique(k[(k > 0) & (t > 0.0)]).tolist():
+            rows = (k == kk) & (t > 0.0)
+            s = self._sorted[min(kk, self._max_chain)]
+            out[rows] = np.searchsorted(s, t[rows], side="right") / s.size
+        return out
+
+    def _batch_busy(
+        self,
+        busy: np.ndarray,
+        elapsed: np.ndarray,
+        running: np.ndarray,
+        idle: np.ndarray,
+        base: np.ndarray,
+        extra: np.ndarray,
+        t: np.ndarray,
+    ) -> np.ndarray:
+        """Product over busy labs of P(R_i + S_{k_i} <= t) per row (:meth:`_p_chains_busy`)."""
+        nl = busy.shape[1]
+        order = np.argsort(np.where(busy, -elapsed, np.inf), axis=1, kind="stable")
+        e = np.take_along_axis(elapsed, order, axis=1)
+        slot = np.arange(nl)[None, :]
+        valid = slot < running[:, None]
+        ks = base[:, None] + ((idle[:, None] + slot) < extra[:, None])
+        sf_e = 1.0 - self._cdf(e)
+        done = sf_e <= 1e-12
+        cdf_e = 1.0 - sf_e
+        q = self._quant[np.minimum(ks, self._max_chain)]
+        room = e[:, :, None] + t[:, None, None] - q
+        cdf_room = self._cdf(room)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = (cdf_room - cdf_e[:, :, None]) / sf_e[:, :, None]
+        p = np.where(room > e[:, :, None], np.clip(p, 0.0, 1.0), 0.0).mean(axis=2)
+        if (done & valid).any():
+            tt = np.broadcast_to(t[:, None], ks.shape)
+            p = np.where(done, self._batch_free(ks.ravel(), tt.ravel()).reshape(ks.shape), p)
+        p = np.where(valid, p, 1.0)
+        return np.where((running > 0) & (t <= 0.0), 0.0, np.prod(p, axis=1))
 
     def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of the features (for the wrapped observation space)."""

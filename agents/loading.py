@@ -1,77 +1,81 @@
 """Saved agents: the metadata next to a model zip, and :func:`load_agent`.
 
 ``labsched train`` writes, in its output folder, ``model.zip`` (the final policy),
-``best_model.zip`` (the best evaluation), for each a ``<stem>_vecnormalize.pkl`` when
-observations are normalised, and ``agent.json``: the algorithm, the spec, the observation form
-(features, normalisation), the env options and the training results. :func:`load_agent`
-reads it and returns a :class:`LoadedAgent`, whose ``predict`` takes the plain environment's
-observations (``Dict`` or flat, single or batched), rebuilds the model's observation from them
-(features, normalisation), computes the action mask from the observation and the spec, and
-answers like a baseline: it plugs into :func:`labsched.evaluation.rollout.run_episodes` and
+``best_model.zip`` (the best evaluation), for each a ``<stem>_vecnormalize.npz`` (plain arrays)
+when observations are normalised, and ``agent.json``: the algorithm, the spec, the observation form
+(features, normalisation), the env options, the hyperparameters and the training results.
+:func:`load_agent` reads it and returns a :class:`LoadedAgent`, whose ``predict`` takes the plain
+environment's observations (``Dict`` or flat, single or batched), rebuilds the model's observation
+from them (features, normalisation), computes the action mask from the observation and the spec,
+and answers like a baseline: it plugs into :func:`labsched.evaluation.rollout.run_episodes` and
 ``evaluate_policy``.
+
+Security: loading never unpickles anything by default (see :mod:`labsched.agents.model_files`):
+the normaliser is plain arrays and every pickled entry of the SB3 zip is rebuilt from
+``agent.json``. ``load_agent(path, trust=True)`` is plain SB3 / pickle loading for third-party
+files: **it runs any code the files contain.**
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
-import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from labsched.baselines.base import decode_observation
-from labsched.envs import durations as _durations
-from labsched.envs.spec import LabSpec
+from labsched.agents.config import algorithm_info
+from labsched.agents.envs import build_env, make_vec
+from labsched.agents.features import LabFeatures, flat_observation
+from labsched.agents.model_files import (
+    ObservationNormalizer,
+    UnsafeModelFileError,
+    guess_algorithm,
+    legacy_normalizer_path,
+    load_model,
+    load_normalizer,
+    normalizer_path,
+    read_model_data,
+    save_normalizer,
+)
+from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
+from labsched.envs.labs.observation import decode_observation, is_batched
+from labsched.envs.labs.spec import LabSpec
 
-from .config import algorithm_info
-from .features import LabFeatures, flat_observation
-
-__all__ = ["METADATA_FILE", "LoadedAgent", "load_agent", "spec_from_dict", "spec_to_dict"]
+__all__ = [
+    "METADATA_FILE",
+    "LoadedAgent",
+    "ModelNotFoundError",
+    "ObservationNormalizer",
+    "UnsafeModelFileError",
+    "load_agent",
+    "load_sb3_model",
+    "normalizer_path",
+    "resolve_model_path",
+    "save_normalizer",
+    "spec_from_dict",
+    "spec_to_dict",
+    "upgrade_saved_agent",
+]
 
 METADATA_FILE = "agent.json"
-FORMAT_VERSION = 1
+#: 2: normaliser statistics in ``.npz``, hyperparameters in ``agent.json``; 1: a pickled
+#: normaliser (loaded only with ``trust=True``), hyperparameters in ``hyperparams.yml``.
+FORMAT_VERSION = 2
+HYPERPARAMS_FILE = "hyperparams.yml"
 
 
 # ----------------------------------------------------------------------------- spec <-> JSON
 
 
-def _to_jsonable(obj: Any) -> Any:
-    if isinstance(obj, _durations.DurationModel):
-        return {
-            "type": type(obj).__name__,
-            **{f.name: _to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init},
-        }
-    if isinstance(obj, (list, tuple)):
-        return [_to_jsonable(x) for x in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "inf" if obj > 0 else "-inf"
-    return obj
-
-
-def _from_jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict) and "type" in obj:
-        cls = getattr(_durations, obj["type"], None)
-        if not (isinstance(cls, type) and issubclass(cls, _durations.DurationModel)):
-            raise ValueError(f"unknown duration model {obj['type']!r} in saved spec")
-        return cls(**{k: _from_jsonable(v) for k, v in obj.items() if k != "type"})
-    if isinstance(obj, list):
-        return tuple(_from_jsonable(x) for x in obj)
-    if obj in ("inf", "-inf"):
-        return float(obj)
-    return obj
-
-
 def spec_to_dict(spec: LabSpec) -> dict[str, Any]:
-    """A JSON-serialisable form of a spec (duration model included)."""
-    return {f.name: _to_jsonable(getattr(spec, f.name)) for f in dataclasses.fields(spec)}
+    """A JSON-serialisable form of a spec: :meth:`LabSpec.to_dict`."""
+    return spec.to_dict()
 
 
 def spec_from_dict(data: dict[str, Any]) -> LabSpec:
-    """Inverse of :func:`spec_to_dict`."""
-    return LabSpec(**{k: _from_jsonable(v) for k, v in data.items()})
+    """Inverse of :func:`spec_to_dict`: :meth:`LabSpec.from_dict`."""
+    return LabSpec.from_dict(data)
 
 
 # ----------------------------------------------------------------------------- the loaded agent
@@ -86,7 +90,7 @@ class LoadedAgent:
         spec: the spec the observations are decoded with (the training spec unless changed
             with :meth:`with_spec`).
         features: whether the model sees the spec-derived features.
-        normalizer: the ``VecNormalize`` statistics (or None).
+        normalizer: the observation statistics, an :class:`ObservationNormalizer` (or None).
         masked: whether the model takes action masks.
         metadata: the content of ``agent.json``.
         path: the model zip.
@@ -166,7 +170,7 @@ class LoadedAgent:
         Returns:
             ``(actions, state)``: shape ``()`` for a single observation, ``(batch,)`` for a batch.
         """
-        batched = _is_batched(observation)
+        batched = is_batched(observation)
         x = self.model_observation(observation)
         masks = self.action_masks(observation)
         if self.masked:
@@ -179,17 +183,13 @@ class LoadedAgent:
     def reset(self) -> None:
         """Nothing to forget (the policy is memoryless); for symmetry with the baselines."""
 
-    def make_env(self, **kwargs: Any):
+    def make_env(self, **kwargs: Any) -> ConcurrentLabsEnv:
         """A plain env of this agent's spec (``predict`` takes its observations as they are)."""
-        from labsched.envs.concurrent_labs import ConcurrentLabsEnv
-
         return ConcurrentLabsEnv(self.spec, **kwargs)
 
     def make_model_env(self, n_envs: int = 1, seed: int | None = None):
         """The vectorised env in the model's own observation form (what it was trained on), for
         calling ``agent.model.predict`` directly; a frozen ``VecNormalize`` carries the stats."""
-        from .envs import make_vec
-
         venv = make_vec(
             self.spec,
             n_envs,
@@ -200,84 +200,219 @@ class LoadedAgent:
             evaluation=True,
         )
         if self.normalizer is not None:
-            from stable_baselines3.common.vec_env import VecNormalize
-
-            norm = VecNormalize(venv, norm_obs=True, norm_reward=False, training=False)
-            norm.obs_rms = self.normalizer.obs_rms
-            norm.clip_obs, norm.epsilon = self.normalizer.clip_obs, self.normalizer.epsilon
-            venv = norm
+            venv = self.normalizer.to_vec_normalize(venv, training=False)
         return venv
 
     def __repr__(self) -> str:
         return f"LoadedAgent(algo={self.algo!r}, path={str(self.path)!r}, features={self.features})"
 
 
-def _is_batched(observation: Any) -> bool:
-    if isinstance(observation, dict):
-        return np.asarray(observation["busy"]).ndim == 2
-    return np.asarray(observation).ndim == 2
+class ModelNotFoundError(FileNotFoundError, ValueError):
+    """A saved model that is not where it was said to be (a ``ValueError`` too: a user error)."""
 
 
-def _resolve_zip(path: str | Path) -> Path:
+def resolve_model_path(path: str | Path) -> Path:
+    """The model zip of ``path``: the zip itself (``.zip`` may be left out), or in a
+    ``labsched train`` folder its ``best_model.zip`` (else ``model.zip``).
+
+    Raises:
+        ModelNotFoundError: when there is no such zip.
+    """
     p = Path(path)
     if p.is_dir():
         for name in ("best_model.zip", "model.zip"):
             if (p / name).is_file():
                 return p / name
-        raise ValueError(f"no best_model.zip or model.zip in folder {str(p)!r}")
+        raise ModelNotFoundError(f"no best_model.zip or model.zip in folder {str(p)!r}")
     if p.suffix != ".zip" and p.with_suffix(".zip").is_file():
         p = p.with_suffix(".zip")
     if not p.is_file():
-        raise ValueError(f"saved model {str(path)!r} not found")
+        raise ModelNotFoundError(f"saved model {str(path)!r} not found")
     return p
 
 
-def normalizer_path(zip_path: Path) -> Path:
-    """Where the ``VecNormalize`` statistics of a model zip live."""
-    return zip_path.with_name(f"{zip_path.stem}_vecnormalize.pkl")
+#: The former private name of :func:`resolve_model_path`.
+_resolve_zip = resolve_model_path
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or "algo" not in data or "spec" not in data:
+        raise ValueError(f"{str(path)!r} is not a labsched {METADATA_FILE} (needs 'algo' and 'spec')")
+    if data.get("format", 1) not in (1, FORMAT_VERSION):
+        raise ValueError(
+            f"{str(path)!r} has format {data.get('format')!r}; this labsched reads formats 1 and "
+            f"{FORMAT_VERSION} (a newer labsched wrote it?)"
+        )
+    return data
+
+
+def saved_hyperparams(zip_path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters of a ``labsched train`` folder: ``agent.json``'s, else (format 1)
+    ``hyperparams.yml`` read with ``yaml.safe_load`` (plain data only)."""
+    if isinstance(metadata.get("hyperparams"), dict):
+        return dict(metadata["hyperparams"])
+    yml = zip_path.with_name(HYPERPARAMS_FILE)
+    if not metadata or not yml.is_file():
+        return {}
+    import yaml
+
+    try:
+        params = yaml.safe_load(yml.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{str(yml)!r} is not plain YAML data: {exc}") from exc
+    if not isinstance(params, dict):
+        raise ValueError(f"{str(yml)!r} does not hold a mapping of hyperparameters")
+    return params
 
 
 def load_agent(
-    path: str | Path, *, algo: str | None = None, spec: LabSpec | None = None, device: str = "cpu"
+    path: str | Path,
+    *,
+    algo: str | None = None,
+    spec: LabSpec | None = None,
+    device: str = "cpu",
+    trust: bool = False,
 ) -> LoadedAgent:
-    """Load a saved agent.
+    """Load a saved agent, without running any code from its files (unless ``trust``).
+
+    The algorithm, the observation form and the policy come from ``agent.json`` (one load with
+    one class); the zip's pickled entries are rebuilt from it and the normaliser is read from
+    plain arrays. A file that would need unpickling raises
+    :class:`~labsched.agents.model_files.UnsafeModelFileError` naming it.
 
     Args:
         path: a model zip written by ``labsched train`` (``.../best_model.zip``, ``.../model.zip``)
             or its folder (then ``best_model.zip``, else ``model.zip``).
-        algo: the algorithm, for a zip without ``agent.json`` beside it.
+        algo: the algorithm; required (with ``spec``) for a bare zip without ``agent.json``
+            unless ``trust``.
         spec: decode observations with this spec instead of the training one (same ``n_labs``);
-            required, with ``algo``, for a zip without ``agent.json``.
+            required for a bare zip without ``agent.json``.
         device: torch device.
+        trust: load with plain ``pickle`` / SB3 ``load`` (older labsched folders, third-party
+            zips). **Warning: unpickling runs any code the files contain; pass True only for
+            files from a source you trust.**
 
     Returns:
         A :class:`LoadedAgent` (``predict`` like a baseline; ``.model`` is the SB3 model).
     """
-    zip_path = _resolve_zip(path)
+    zip_path = resolve_model_path(path)
     meta_file = zip_path.with_name(METADATA_FILE)
     if meta_file.is_file():
-        metadata = json.loads(meta_file.read_text())
+        metadata = _read_json(meta_file)
         algo = algo or metadata["algo"]
         train_spec = spec_from_dict(metadata["spec"])
-        features = bool(metadata.get("observation", {}).get("features", False))
+        observation = metadata.get("observation", {})
+        features, normalize = bool(observation.get("features")), bool(observation.get("normalize"))
     else:
-        if algo is None or spec is None:
+        if spec is None or (algo is None and not trust):
             raise ValueError(
-                f"no {METADATA_FILE} next to {str(zip_path)!r}: pass algo= and spec= to load a bare model zip"
+                f"no {METADATA_FILE} next to {str(zip_path)!r}: pass algo= and spec= to load a bare "
+                f"model zip (or spec= and trust=True for a trusted one)"
             )
-        metadata, train_spec, features = {}, spec, False
+        algo = algo or guess_algorithm(read_model_data(zip_path))
+        if algo is None:
+            raise ValueError(f"cannot tell the algorithm of {str(zip_path)!r}: pass algo=")
+        metadata, train_spec, features, normalize = {}, spec, False, False
     info = algorithm_info(algo)
-    model = info.load_class().load(str(zip_path), device=device)
-    normalizer = None
-    norm_file = normalizer_path(zip_path)
-    if metadata.get("observation", {}).get("normalize"):
-        if not norm_file.is_file():
-            raise ValueError(
-                f"{str(zip_path)!r} needs its observation statistics {norm_file.name}, not found"
-            )
-        with norm_file.open("rb") as f:
-            normalizer = pickle.load(f)
+    env = build_env(train_spec, features=features, env_kwargs=metadata.get("env_kwargs"))
+    model = load_model(
+        zip_path,
+        info,
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        hyperparams=saved_hyperparams(zip_path, metadata),
+        trust=trust,
+        device=device,
+    )
+    width = int(env.observation_space.shape[0])
+    normalizer = load_normalizer(zip_path, width, trust) if normalize else None
     agent = LoadedAgent(model, info.name, train_spec, features, normalizer, metadata, zip_path)
     if spec is not None and spec != train_spec:
         agent = agent.with_spec(spec)
     return agent
+
+
+def load_sb3_model(
+    path: str | Path,
+    spec: LabSpec,
+    *,
+    algo: str | None = None,
+    trust: bool = False,
+    device: str = "cpu",
+) -> Any:
+    """A bare SB3 / sb3-contrib model zip (no ``agent.json``) for ``spec``'s env, without unpickling.
+
+    One load with one class: ``algo``, else the algorithm the zip's plain JSON names (its policy's
+    module). The observation form (flat ``Box`` or ``Dict``) is read from the zip's plain JSON and
+    the spaces are rebuilt from ``spec``; ``trust=True`` is plain ``cls.load`` (**runs any code the
+    file contains**).
+
+    Returns:
+        The SB3 model (its ``predict`` takes the env's observations in the form it was trained on).
+    """
+    zip_path = resolve_model_path(path)
+    data = read_model_data(zip_path)
+    algo = algo or guess_algorithm(data)
+    if algo is None:
+        raise ValueError(f"cannot tell the algorithm of {str(zip_path)!r}: pass algo= (agent_class)")
+    hint = data.get("observation_space")
+    flat = not (isinstance(hint, dict) and "spaces.dict.Dict" in str(hint.get(":type:", "")))
+    env = ConcurrentLabsEnv(spec, flatten=flat)
+    return load_model(
+        zip_path,
+        algorithm_info(algo),
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        trust=trust,
+        device=device,
+    )
+
+
+def upgrade_saved_agent(path: str | Path, *, remove_pickles: bool = False) -> list[Path]:
+    """Re-save an older ``labsched train`` folder in the safe format, loading it with ``trust=True``.
+
+    Writes ``<stem>_vecnormalize.npz`` beside each model zip that has pickled statistics, and
+    the hyperparameters (from ``hyperparams.yml``) into ``agent.json`` (format 2). **Warning: this
+    unpickles the old files, which runs any code they contain: only for folders you trust.**
+
+    Args:
+        path: the folder (or one of its model zips).
+        remove_pickles: delete the ``.pkl`` statistics once the safe copy loads identically.
+
+    Returns:
+        The files written.
+    """
+    folder = Path(path) if Path(path).is_dir() else resolve_model_path(path).parent
+    meta_file = folder / METADATA_FILE
+    if not meta_file.is_file():
+        raise ValueError(f"no {METADATA_FILE} in {str(folder)!r}: not a labsched train folder")
+    metadata = _read_json(meta_file)
+    zips = [folder / n for n in ("model.zip", "best_model.zip") if (folder / n).is_file()]
+    old = {z: load_agent(z, trust=True) for z in zips}  # before any safe copy exists
+    written: list[Path] = []
+    for zip_path, agent in old.items():
+        if agent.normalizer is not None and not normalizer_path(zip_path).is_file():
+            written.append(agent.normalizer.save(normalizer_path(zip_path)))
+    metadata["hyperparams"] = saved_hyperparams(folder / METADATA_FILE, metadata)
+    metadata["format"] = FORMAT_VERSION
+    meta_file.write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
+    written.append(meta_file)
+    for zip_path, agent in old.items():
+        _check_same(agent, load_agent(zip_path))
+        if remove_pickles and legacy_normalizer_path(zip_path).is_file():
+            legacy_normalizer_path(zip_path).unlink()
+    return written
+
+
+def _check_same(old: LoadedAgent, new: LoadedAgent) -> None:
+    """The safe copy must see the same observations and hold the same weights."""
+    probe = np.random.default_rng(0).uniform(0, 1, (64, 2 * new.spec.n_labs + 4))
+    same_obs = np.array_equal(old.model_observation(probe), new.model_observation(probe))
+    a, b = old.model.policy.state_dict(), new.model.policy.state_dict()
+    same_weights = a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+    if not (same_obs and same_weights):
+        raise RuntimeError(f"the safe copy of {str(new.path)!r} does not behave like the original")

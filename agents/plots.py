@@ -1,4 +1,4 @@
-"""Learning curves of trained agents (matplotlib, imported lazily)."""
+"""Learning curves of trained agents (matplotlib, loaded on first plot)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from labsched.envs.rendering import save_figure
+from labsched.envs._lib.reporting import pyplot, save_figure
 
 __all__ = ["plot_learning_curve", "read_eval_log"]
 
@@ -26,6 +26,8 @@ def plot_learning_curve(
     path: str | Path,
     references: Mapping[str, float] | None = None,
     title: str | None = None,
+    constraint_log: str | Path | None = None,
+    p_safe: float | None = None,
 ) -> Path:
     """Mean evaluation CPE (± 2 SE) against timesteps and against wall time.
 
@@ -35,12 +37,17 @@ def plot_learning_curve(
         references: horizontal reference lines, e.g. ``{"ps": 119.5, "ofil": 100.0}`` (mean CPE
             of baselines on the same evaluation episodes).
         title: figure title.
+        constraint_log: a ``constraint_log.csv`` of constrained training: a third panel draws
+            the Lagrange multiplier and the completion rates (training episodes per rollout and
+            running; evaluation episodes) against timesteps.
+        p_safe: the demanded completion probability, marked in that panel.
     """
-    from labsched.envs.rendering import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     rows = read_eval_log(eval_log)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110, sharey=True)
+    with_constraint = constraint_log is not None and Path(constraint_log).is_file()
+    ncols = 3 if with_constraint else 2
+    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 3.8), dpi=110)
+    axes[1].sharey(axes[0])
     steps = [r["timesteps"] for r in rows]
     wall = [r["wall_seconds"] / 60.0 for r in rows]
     mean = [r["mean_cpe"] for r in rows]
@@ -62,6 +69,35 @@ def plot_learning_curve(
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean CPE (evaluation episodes)")
     axes[1].legend(fontsize=8, loc="lower right")
+    if with_constraint:
+        _plot_constraint(axes[2], read_eval_log(constraint_log), rows, p_safe)
     if title:
         fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
+
+
+def _plot_constraint(ax, log: list[dict[str, float]], evals: list[dict[str, float]], p_safe) -> None:
+    """Completion rates (left axis) and the Lagrange multiplier (right axis) against timesteps."""
+    steps = [r["timesteps"] for r in log]
+    ax.plot(steps, [r["rollout_completion"] for r in log], color="C0", alpha=0.3, lw=0.8, label="rollout")
+    ax.plot(steps, [r["running_completion"] for r in log], color="C0", label="training (running)")
+    if evals:
+        ax.plot(
+            [r["timesteps"] for r in evals],
+            [r["completion_rate"] for r in evals],
+            "o-",
+            color="C2",
+            markersize=3,
+            label="evaluation",
+        )
+    if p_safe is not None:
+        ax.axhline(p_safe, color="black", linestyle="--", lw=1, label=f"p = {p_safe:g}")
+    ax.set_ylabel("completion rate")
+    ax.set_xlabel("timesteps")
+    ax.grid(alpha=0.3)
+    twin = ax.twinx()
+    twin.plot(steps, [r["lambda"] for r in log], color="C3", lw=1.2, label="lambda")
+    twin.set_ylabel("Lagrange multiplier lambda", color="C3")
+    lines = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="lower right")

@@ -6,9 +6,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from labsched.envs.spec import LabSpec
-
-from .config import algorithm_info, load_hyperparams, model_kwargs
+from labsched.agents.config import algorithm_info, load_hyperparams, model_kwargs
+from labsched.agents.envs import make_vec
+from labsched.envs._lib.threads import torch_threads
+from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["throughput_vs_cartpole"]
 
@@ -59,18 +60,15 @@ def throughput_vs_cartpole(
         ``{"labsched_steps_per_s", "cartpole_steps_per_s", "ratio", "labsched_steps",
         "cartpole_steps"}``.
     """
-    import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.utils import set_random_seed
-
-    from .envs import make_vec
 
     info = algorithm_info(algo)
     spec = spec or LabSpec()
     params = load_hyperparams(info.name, spec, None, hyperparams)
     n_envs = int(params.get("n_envs", 1))
-    torch.set_num_threads(1)
+    torch_threads(1)
     set_random_seed(seed)
     env = make_vec(
         spec,

@@ -1,4 +1,9 @@
-"""``labsched.agents.train``: train MaskablePPO / PPO / A2C / DQN on a ConcurrentLabs setting."""
+"""``labsched.agents.train``: train MaskablePPO / PPO / A2C / DQN on a ConcurrentLabs setting.
+
+:func:`train` runs small steps in order: resolve the configuration (:class:`TrainConfig`),
+build the training and evaluation envs, the reference baselines, the model and the callbacks,
+learn, save, and gather the :class:`TrainResult`.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,30 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from labsched.envs.spec import LabSpec
+from labsched.agents.callbacks import ProgressCallback, TimeLimitCallback, make_eval_callback
+from labsched.agents.config import (
+    ENV_ID,
+    VEC_ENV_KINDS,
+    AlgorithmInfo,
+    algorithm_info,
+    load_hyperparams,
+    model_kwargs,
+    require_rl_extra,
+)
+from labsched.agents.constrained import ConstraintConfig, LagrangianCallback, constrained_envs
+from labsched.agents.envs import make_vec
+from labsched.agents.loading import FORMAT_VERSION, METADATA_FILE, save_normalizer
+from labsched.agents.plots import plot_learning_curve
+from labsched.baselines.registry import make
+from labsched.envs._lib.threads import torch_threads as set_torch_threads
+from labsched.envs._lib.validation import check_choice, check_int, check_real
+from labsched.envs.labs.spec import LabSpec
 
-from .config import ENV_ID, algorithm_info, load_hyperparams, model_kwargs
-from .loading import FORMAT_VERSION, METADATA_FILE, normalizer_path, spec_to_dict
-
-__all__ = ["TrainResult", "default_out_dir", "reference_cpe", "train"]
+__all__ = ["TrainConfig", "TrainResult", "default_out_dir", "reference_cpe", "train"]
 
 
 @dataclass
@@ -60,6 +80,8 @@ class TrainResult:
     eval_log: Path | None = None
     plot: Path | None = None
     model: Any = field(default=None, repr=False, compare=False)
+    final_completion_rate: float = math.nan
+    constraint: dict[str, Any] | None = None
 
 
 def default_out_dir(algo: str, spec: LabSpec, seed: int) -> Path:
@@ -76,13 +98,9 @@ def reference_cpe(
     """Mean CPE of baselines on exactly the evaluation episodes of training (same seeded envs)."""
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    from labsched import baselines
-
-    from .envs import make_vec
-
     out = {}
     for name in names:
-        agent = baselines.make(name, spec, seed=eval_seed)
+        agent = make(name, spec, seed=eval_seed)
         venv = make_vec(spec, n_envs, eval_seed, env_kwargs=env_kwargs, evaluation=True)
         venv.seed(eval_seed)
         rewards, _ = evaluate_policy(
@@ -102,8 +120,6 @@ def _parse_references(references: Mapping[str, float] | Sequence[str] | None, **
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {"python": platform.python_version()}
     for pkg in ("labsched", "stable-baselines3", "sb3-contrib", "torch", "gymnasium", "numpy"):
         try:
@@ -117,6 +133,291 @@ def _dump_yaml(data: Mapping[str, Any], path: Path) -> None:
     import yaml
 
     path.write_text(yaml.safe_dump(json.loads(json.dumps(dict(data))), sort_keys=True))
+
+
+@dataclass
+class TrainConfig:
+    """Everything :func:`train` resolved before building anything (see its arguments).
+
+    Attributes:
+        info: the algorithm.
+        spec: the problem.
+        params: the resolved hyperparameters (``n_timesteps`` included).
+        out: output folder.
+        seed: training seed; the evaluation envs get ``eval_seed = seed + 10_000``.
+        time_limit_minutes, eval_freq, eval_episodes, n_eval_envs, vec_env, verbose: as given.
+        constraint: the chance-constraint handling (None: plain training;
+            :mod:`labsched.agents.constrained`), its ``target`` resolved.
+    """
+
+    info: AlgorithmInfo
+    spec: LabSpec
+    params: dict[str, Any]
+    out: Path
+    seed: int
+    time_limit_minutes: float | None
+    eval_freq: int
+    eval_episodes: int
+    n_eval_envs: int
+    vec_env: str
+    verbose: int
+    constraint: ConstraintConfig | None = None
+
+    @property
+    def eval_seed(self) -> int:
+        return self.seed + 10_000
+
+    @property
+    def n_timesteps(self) -> int:
+        return int(self.params["n_timesteps"])
+
+    @property
+    def n_envs(self) -> int:
+        return int(self.params.get("n_envs", 1))
+
+    @property
+    def features(self) -> bool:
+        return bool(self.params.get("features", False))
+
+    @property
+    def normalize(self) -> bool | Mapping[str, float]:
+        return self.params.get("normalize", False)
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        return dict(self.params.get("env_kwargs", {}))
+
+
+def _resolve_config(
+    algo: str,
+    spec: LabSpec | None,
+    total_timesteps: int | None,
+    time_limit_minutes: float | None,
+    hyperparams_file: str | Path | None,
+    hyperparams: Mapping[str, Any] | Iterable[str] | None,
+    seed: int,
+    out: str | Path | None,
+    eval_freq: int,
+    eval_episodes: int,
+    n_eval_envs: int,
+    vec_env: str | None,
+    verbose: int,
+    constraint: ConstraintConfig | None = None,
+) -> TrainConfig:
+    """Check the arguments and resolve the hyperparameters."""
+    info = algorithm_info(algo)
+    spec = spec or LabSpec()
+    if not isinstance(spec, LabSpec):
+        raise TypeError(f"spec must be a labsched.LabSpec, got {type(spec).__name__}")
+    params = load_hyperparams(info.name, spec, hyperparams_file, hyperparams)
+    if total_timesteps is not None:
+        params["n_timesteps"] = check_int("total_timesteps", total_timesteps, 1)
+    params["n_timesteps"] = int(params.get("n_timesteps", 1_000_000))
+    if vec_env is not None:
+        params["vec_env"] = check_choice("vec_env", vec_env, VEC_ENV_KINDS)
+    vec_env = params.setdefault("vec_env", "native")
+    if time_limit_minutes is not None:
+        check_real("time_limit_minutes", time_limit_minutes, 0.0, low_open=True)
+    check_int("eval_freq", eval_freq, 0)
+    check_int("eval_episodes", eval_episodes, 1)
+    check_int("n_eval_envs", n_eval_envs, 1)
+    if constraint is not None:
+        if not isinstance(constraint, ConstraintConfig):
+            raise TypeError(f"constraint must be a ConstraintConfig, got {type(constraint).__name__}")
+        if constraint.masked and not info.masked:
+            raise ValueError(f"constraint={constraint.kind!r} needs a maskable algorithm (maskable_ppo)")
+        constraint = constraint.resolve(spec)
+    return TrainConfig(
+        info=info,
+        spec=spec,
+        params=params,
+        out=Path(out) if out is not None else default_out_dir(info.name, spec, seed),
+        seed=seed,
+        time_limit_minutes=time_limit_minutes,
+        eval_freq=eval_freq,
+        eval_episodes=eval_episodes,
+        n_eval_envs=n_eval_envs,
+        vec_env=vec_env,
+        verbose=verbose,
+        constraint=constraint,
+    )
+
+
+def _make_envs(cfg: TrainConfig) -> tuple[Any, Any, Any]:
+    """The training envs (seeds ``seed + i``), the evaluation envs (``eval_seed + i``) and,
+    with a constraint, the training :class:`~labsched.agents.constrained.ConstrainedVecEnv`."""
+    normalize = False if cfg.constraint is not None else cfg.normalize
+    common = dict(features=cfg.features, normalize=normalize, env_kwargs=cfg.env_kwargs)
+    env = make_vec(cfg.spec, cfg.n_envs, cfg.seed, vec_env=cfg.vec_env, **common)
+    eval_env = make_vec(cfg.spec, cfg.n_eval_envs, cfg.eval_seed, evaluation=True, **common)
+    if cfg.constraint is None:
+        return env, eval_env, None
+    return constrained_envs(env, eval_env, cfg.spec, cfg.constraint, cfg.normalize)
+
+
+def _make_model(cfg: TrainConfig, env: Any, tensorboard: bool) -> Any:
+    """The SB3 / sb3-contrib model (bad hyperparameters raise ``ValueError``)."""
+    tb_dir = None
+    if tensorboard and importlib.util.find_spec("tensorboard") is not None:
+        tb_dir = str(cfg.out / "tb")
+    try:
+        return cfg.info.load_class()(
+            cfg.params.get("policy", "MlpPolicy"),
+            env,
+            seed=cfg.seed,
+            verbose=1 if cfg.verbose >= 2 else 0,
+            tensorboard_log=tb_dir,
+            device="cpu",
+            **model_kwargs(cfg.params),
+        )
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise ValueError(f"bad hyperparameters for {cfg.info.name}: {exc}") from exc
+
+
+def _metadata(cfg: TrainConfig, refs: Mapping[str, float]) -> dict[str, Any]:
+    """The content of ``agent.json`` (what :func:`~labsched.agents.loading.load_agent` reads)."""
+    return {
+        "format": FORMAT_VERSION,
+        "algo": cfg.info.name,
+        "env_id": ENV_ID,
+        "spec": cfg.spec.to_dict(),
+        "observation": {"form": "flat", "features": cfg.features, "normalize": bool(cfg.normalize)},
+        "env_kwargs": cfg.env_kwargs,
+        "seed": cfg.seed,
+        "eval_seed": cfg.eval_seed,
+        "eval_episodes": cfg.eval_episodes,
+        "n_eval_envs": cfg.n_eval_envs,
+        "references": dict(refs),
+        "hyperparams": cfg.params,  # the loader rebuilds the zip's pickled entries from these
+        "constraint": cfg.constraint.to_dict() if cfg.constraint is not None else None,
+        "versions": _versions(),
+    }
+
+
+@dataclass
+class _Callbacks:
+    evaluation: Any
+    limit: TimeLimitCallback | None
+    all: list[Any]
+
+
+def _make_callbacks(
+    cfg: TrainConfig, eval_env: Any, progress_bar: bool, constrained: Any = None
+) -> _Callbacks:
+    """Seeded evaluation, optional wall-clock limit, progress bar and the Lagrangian's dual update."""
+    progress = ProgressCallback(cfg.n_timesteps) if progress_bar else None
+    eval_cb = make_eval_callback(
+        cfg.info.masked,
+        eval_env,
+        eval_seed=cfg.eval_seed,
+        n_eval_episodes=cfg.eval_episodes,
+        eval_freq_steps=cfg.eval_freq if cfg.eval_freq > 0 else sys.maxsize,
+        n_train_envs=cfg.n_envs,
+        out=cfg.out,
+        progress=progress,
+        verbose=cfg.verbose,
+    )
+    limit = TimeLimitCallback(cfg.time_limit_minutes) if cfg.time_limit_minutes else None
+    dual = LagrangianCallback(constrained, cfg.out, verbose=int(cfg.verbose >= 2)) if constrained else None
+    return _Callbacks(eval_cb, limit, [cb for cb in (dual, eval_cb, limit, progress) if cb is not None])
+
+
+def _learn(cfg: TrainConfig, model: Any, callbacks: _Callbacks) -> tuple[float, float]:
+    """``model.learn`` and a final evaluation; returns (seconds, seconds without evaluations)."""
+    from stable_baselines3.common.callbacks import CallbackList
+
+    if cfg.verbose:
+        limit_txt = f" (at most {cfg.time_limit_minutes:g} min)" if cfg.time_limit_minutes else ""
+        spec = cfg.spec
+        print(
+            f"training {cfg.info.class_name} on n={spec.n_experiments}, l={spec.n_labs}, h={spec.horizon:g} "
+            f"for {cfg.n_timesteps} steps{limit_txt} -> {cfg.out}",
+            file=sys.stderr,
+        )
+    t0 = time.perf_counter()
+    model.learn(
+        total_timesteps=cfg.n_timesteps, callback=CallbackList(callbacks.all), tb_log_name=cfg.info.name
+    )
+    seconds = time.perf_counter() - t0
+    callbacks.evaluation.evaluate_now()  # the final model, on the same episodes
+    return seconds, max(seconds - callbacks.evaluation.eval_seconds, 1e-9)
+
+
+def _save(cfg: TrainConfig, model: Any) -> None:
+    """``model.zip`` and its ``VecNormalize`` statistics (``model_vecnormalize.npz``)."""
+    model.save(str(cfg.out / "model.zip"))
+    vn = model.get_vec_normalize_env()
+    if vn is not None:
+        save_normalizer(vn, cfg.out / "model.zip")  # plain arrays (.npz): loading runs no code
+
+
+def _result(
+    cfg: TrainConfig, model: Any, callbacks: _Callbacks, seconds: float, train_seconds: float, refs: dict
+) -> TrainResult:
+    rows = callbacks.evaluation.recorder.rows
+    timesteps = int(model.num_timesteps)
+    limit = callbacks.limit
+    result = TrainResult(
+        out=cfg.out,
+        model_path=cfg.out / "model.zip",
+        best_model_path=cfg.out / "best_model.zip",
+        algo=cfg.info.name,
+        hyperparams=cfg.params,
+        timesteps=timesteps,
+        seconds=seconds,
+        train_seconds=train_seconds,
+        steps_per_second=timesteps / train_seconds,
+        best_mean_cpe=float(callbacks.evaluation.best_mean_reward),
+        final_mean_cpe=rows[-1]["mean_cpe"] if rows else math.nan,
+        final_completion_rate=rows[-1]["completion_rate"] if rows else math.nan,
+        constraint=cfg.constraint.to_dict() if cfg.constraint is not None else None,
+        stop_reason="time_limit" if limit is not None and limit.triggered else "timesteps",
+        references=refs,
+        eval_log=cfg.out / "eval_log.csv",
+    )
+    result.model = model
+    return result
+
+
+_TRAINING_FIELDS = (
+    "timesteps",
+    "seconds",
+    "train_seconds",
+    "steps_per_second",
+    "best_mean_cpe",
+    "final_mean_cpe",
+    "final_completion_rate",
+    "stop_reason",
+)
+
+
+def _plot(cfg: TrainConfig, result: TrainResult) -> None:
+    spec = cfg.spec
+    try:
+        result.plot = plot_learning_curve(
+            cfg.out / "eval_log.csv",
+            cfg.out / "learning_curve.png",
+            result.references,
+            title=f"{cfg.info.class_name}, n={spec.n_experiments}, l={spec.n_labs}, "
+            f"h={spec.horizon:g}, seed {cfg.seed}" + (f", {cfg.constraint.kind}" if cfg.constraint else ""),
+            constraint_log=cfg.out / "constraint_log.csv" if cfg.constraint is not None else None,
+            p_safe=spec.p_safe,
+        )
+    except ImportError as exc:
+        print(f"(no learning-curve plot: {exc})", file=sys.stderr)
+
+
+def _print_summary(result: TrainResult) -> None:
+    refs = result.references
+    ref_txt = " (references: " + ", ".join(f"{k} {v:.2f}" for k, v in refs.items()) + ")" if refs else ""
+    print(
+        f"done: {result.timesteps} steps in {result.seconds:.1f} s ({result.steps_per_second:,.0f} env "
+        f"steps/s training, evaluations excluded; stopped by {result.stop_reason}); eval CPE final "
+        f"{result.final_mean_cpe:.2f} (completion {result.final_completion_rate:.3f}), best "
+        f"{result.best_mean_cpe:.2f}{ref_txt}\n"
+        f"wrote {result.out}",
+        file=sys.stderr,
+    )
 
 
 def train(
@@ -133,12 +434,13 @@ def train(
     eval_episodes: int = 100,
     n_eval_envs: int = 4,
     references: Mapping[str, float] | Sequence[str] | None = None,
-    vec_env: str = "dummy",
+    vec_env: str | None = None,
     progress_bar: bool = True,
     tensorboard: bool = True,
     plot: bool = True,
     verbose: int = 1,
     torch_threads: int = 1,
+    constraint: ConstraintConfig | None = None,
 ) -> TrainResult:
     """Train an agent on ``labsched/ConcurrentLabs-v0`` and save it with its evaluation log.
 
@@ -160,209 +462,58 @@ def train(
         n_eval_envs: evaluation envs.
         references: baseline names (their mean CPE on the evaluation episodes is computed) or
             ``{name: mean CPE}``: reference lines of the learning curve.
-        vec_env: ``"dummy"`` (default) or ``"subproc"``.
+        vec_env: ``"native"`` (all training episodes in one NumPy-batched env), ``"dummy"`` or
+            ``"subproc"``; default: the hyperparameters' ``vec_env`` (``native`` if unset).
         progress_bar: show a progress bar (tqdm).
         tensorboard: write TensorBoard logs to ``out/tb`` when tensorboard is installed.
         plot: write ``learning_curve.png`` (needs matplotlib).
         verbose: 0 silent, 1 evaluation lines and a summary, 2 also SB3's training logs.
         torch_threads: ``torch.set_num_threads`` (1 suits small MLPs on a shared machine).
+        constraint: train under the chance constraint (a Lagrangian multiplier and/or
+            feasibility masks, :mod:`labsched.agents.constrained`); the folder then also holds
+            ``constraint_log.csv`` (multiplier and training completion rate per rollout).
 
     Returns:
         A :class:`TrainResult`. The folder holds ``model.zip``, ``best_model.zip``,
         ``agent.json``, ``hyperparams.yml``, ``eval_log.csv``, ``evaluations.npz``, the
-        ``VecNormalize`` statistics when used, ``learning_curve.png`` and ``tb/``.
+        ``VecNormalize`` statistics when used (``*_vecnormalize.npz``, plain arrays: loading
+        the folder runs no code), ``learning_curve.png`` and ``tb/``.
     """
-    import torch
-    from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.utils import set_random_seed
 
-    from .callbacks import ProgressCallback, TimeLimitCallback, make_eval_callback
-    from .envs import make_vec
-
-    info = algorithm_info(algo)
-    spec = spec or LabSpec()
-    if not isinstance(spec, LabSpec):
-        raise TypeError(f"spec must be a labsched.LabSpec, got {type(spec).__name__}")
-    params = load_hyperparams(info.name, spec, hyperparams_file, hyperparams)
-    if total_timesteps is not None:
-        if not (isinstance(total_timesteps, int) and total_timesteps >= 1):
-            raise ValueError(f"total_timesteps must be an integer >= 1, got {total_timesteps!r}")
-        params["n_timesteps"] = total_timesteps
-    if time_limit_minutes is not None and not (
-        isinstance(time_limit_minutes, (int, float)) and time_limit_minutes > 0
-    ):
-        raise ValueError(f"time_limit_minutes must be > 0, got {time_limit_minutes!r}")
-    for name, value, low in (
-        ("eval_freq", eval_freq, 0),
-        ("eval_episodes", eval_episodes, 1),
-        ("n_eval_envs", n_eval_envs, 1),
-    ):
-        if not (isinstance(value, int) and value >= low):
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    n_timesteps = int(params.get("n_timesteps", 1_000_000))
-    n_envs = int(params.get("n_envs", 1))
-    features = bool(params.get("features", False))
-    normalize = params.get("normalize", False)
-    env_kwargs = dict(params.get("env_kwargs", {}))
-    policy = params.get("policy", "MlpPolicy")
-
-    out = Path(out) if out is not None else default_out_dir(info.name, spec, seed)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(int(torch_threads), 1))
+    require_rl_extra("training")
+    cfg = _resolve_config(
+        algo, spec, total_timesteps, time_limit_minutes, hyperparams_file, hyperparams, seed, out,
+        eval_freq, eval_episodes, n_eval_envs, vec_env, verbose, constraint,
+    )  # fmt: skip
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    set_torch_threads(torch_threads)
     set_random_seed(seed)
-    eval_seed = seed + 10_000
-
-    env = make_vec(
-        spec, n_envs, seed, features=features, normalize=normalize, env_kwargs=env_kwargs, vec_env=vec_env
-    )
-    eval_env = make_vec(
-        spec,
-        n_eval_envs,
-        eval_seed,
-        features=features,
-        normalize=normalize,
-        env_kwargs=env_kwargs,
-        evaluation=True,
-    )
+    env, eval_env, constrained = _make_envs(cfg)
     refs = _parse_references(
         references,
-        spec=spec,
-        n_envs=n_eval_envs,
-        eval_seed=eval_seed,
-        n_episodes=eval_episodes,
-        env_kwargs=env_kwargs,
+        spec=cfg.spec,
+        n_envs=cfg.n_eval_envs,
+        eval_seed=cfg.eval_seed,
+        n_episodes=cfg.eval_episodes,
+        env_kwargs=cfg.env_kwargs,
     )
-
-    tb_dir = None
-    if tensorboard and importlib.util.find_spec("tensorboard") is not None:
-        tb_dir = str(out / "tb")
-    kwargs = model_kwargs(params)
-    try:
-        model = info.load_class()(
-            policy,
-            env,
-            seed=seed,
-            verbose=1 if verbose >= 2 else 0,
-            tensorboard_log=tb_dir,
-            device="cpu",
-            **kwargs,
-        )
-    except (TypeError, ValueError, AssertionError) as exc:
-        raise ValueError(f"bad hyperparameters for {info.name}: {exc}") from exc
-
-    metadata = {
-        "format": FORMAT_VERSION,
-        "algo": info.name,
-        "env_id": ENV_ID,
-        "spec": spec_to_dict(spec),
-        "observation": {"form": "flat", "features": features, "normalize": bool(normalize)},
-        "env_kwargs": env_kwargs,
-        "seed": seed,
-        "eval_seed": eval_seed,
-        "eval_episodes": eval_episodes,
-        "n_eval_envs": n_eval_envs,
-        "references": refs,
-        "versions": _versions(),
-    }
-    _write_metadata(out, metadata)
-    resolved = {**params, "n_timesteps": n_timesteps}
-    _dump_yaml(resolved, out / "hyperparams.yml")
-
-    progress = ProgressCallback(n_timesteps) if progress_bar else None
-    eval_cb = make_eval_callback(
-        info.masked,
-        eval_env,
-        eval_seed=eval_seed,
-        n_eval_episodes=eval_episodes,
-        eval_freq_steps=eval_freq if eval_freq > 0 else sys.maxsize,
-        n_train_envs=n_envs,
-        out=out,
-        progress=progress,
-        verbose=verbose,
-    )
-    callbacks = [eval_cb]
-    limit = TimeLimitCallback(time_limit_minutes) if time_limit_minutes else None
-    if limit is not None:
-        callbacks.append(limit)
-    if progress is not None:
-        callbacks.append(progress)
-
-    if verbose:
-        limit_txt = f" (at most {time_limit_minutes:g} min)" if time_limit_minutes else ""
-        print(
-            f"training {info.class_name} on n={spec.n_experiments}, l={spec.n_labs}, h={spec.horizon:g} "
-            f"for {n_timesteps} steps{limit_txt} -> {out}",
-            file=sys.stderr,
-        )
-    t0 = time.perf_counter()
-    model.learn(total_timesteps=n_timesteps, callback=CallbackList(callbacks), tb_log_name=info.name)
-    seconds = time.perf_counter() - t0
-    eval_cb.evaluate_now()  # the final model, on the same episodes
-    train_seconds = max(seconds - eval_cb.eval_seconds, 1e-9)
-    timesteps = int(model.num_timesteps)
-
-    model.save(str(out / "model.zip"))
-    vn = model.get_vec_normalize_env()
-    if vn is not None:
-        vn.save(str(normalizer_path(out / "model.zip")))
-    rows = eval_cb.recorder.rows
-    final_cpe = rows[-1]["mean_cpe"] if rows else math.nan
-    best_cpe = float(eval_cb.best_mean_reward)
-    stop = "time_limit" if limit is not None and limit.triggered else "timesteps"
-    sps = timesteps / train_seconds
-    result = TrainResult(
-        out=out,
-        model_path=out / "model.zip",
-        best_model_path=out / "best_model.zip",
-        algo=info.name,
-        hyperparams=resolved,
-        timesteps=timesteps,
-        seconds=seconds,
-        train_seconds=train_seconds,
-        steps_per_second=sps,
-        best_mean_cpe=best_cpe,
-        final_mean_cpe=final_cpe,
-        stop_reason=stop,
-        references=refs,
-        eval_log=out / "eval_log.csv",
-    )
-    result.model = model
-    metadata["training"] = {
-        k: getattr(result, k)
-        for k in (
-            "timesteps",
-            "seconds",
-            "train_seconds",
-            "steps_per_second",
-            "best_mean_cpe",
-            "final_mean_cpe",
-            "stop_reason",
-        )
-    }
-    _write_metadata(out, metadata)
+    model = _make_model(cfg, env, tensorboard)
+    metadata = _metadata(cfg, refs)
+    _write_metadata(cfg.out, metadata)
+    _dump_yaml(cfg.params, cfg.out / "hyperparams.yml")
+    callbacks = _make_callbacks(cfg, eval_env, progress_bar, constrained)
+    seconds, train_seconds = _learn(cfg, model, callbacks)
+    _save(cfg, model)
+    result = _result(cfg, model, callbacks, seconds, train_seconds, refs)
+    metadata["training"] = {k: getattr(result, k) for k in _TRAINING_FIELDS}
+    _write_metadata(cfg.out, metadata)
     if plot:
-        try:
-            from .plots import plot_learning_curve
-
-            result.plot = plot_learning_curve(
-                out / "eval_log.csv",
-                out / "learning_curve.png",
-                refs,
-                title=f"{info.class_name}, n={spec.n_experiments}, l={spec.n_labs}, "
-                f"h={spec.horizon:g}, seed {seed}",
-            )
-        except ImportError as exc:
-            print(f"(no learning-curve plot: {exc})", file=sys.stderr)
+        _plot(cfg, result)
     env.close()
     eval_env.close()
     if verbose:
-        ref_txt = " (references: " + ", ".join(f"{k} {v:.2f}" for k, v in refs.items()) + ")" if refs else ""
-        print(
-            f"done: {timesteps} steps in {seconds:.1f} s ({sps:,.0f} env steps/s training, evaluations "
-            f"excluded; stopped by {stop}); eval CPE final {final_cpe:.2f}, best {best_cpe:.2f}{ref_txt}\n"
-            f"wrote {out}",
-            file=sys.stderr,
-        )
+        _print_summary(result)
     return result
 
 

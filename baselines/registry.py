@@ -1,24 +1,28 @@
-"""Baselines by name: ``labsched.baselines.make("ps", spec)``."""
+"""Baselines by name: ``labsched.baselines.make("ps", spec)``.
+
+:data:`BASELINES` is a :class:`~labsched.envs._lib.registry.Registry`: names are
+case-insensitive, ``name in BASELINES`` and ``sorted(BASELINES)`` see the registered names, and
+an unknown name raises a ``ValueError`` listing the known ones and the closest matches.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from labsched.envs.spec import LabSpec
-
-from .base import BaselinePolicy
+from labsched.baselines.base import BaselinePolicy
+from labsched.envs._lib.registry import Registry
+from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["BASELINES", "make", "register"]
 
-BASELINES: dict[str, type[BaselinePolicy]] = {}
+BASELINES: Registry[type[BaselinePolicy]] = Registry("baseline")
 
 
-def register(cls: type[BaselinePolicy]) -> type[BaselinePolicy]:
+def register(cls: type[BaselinePolicy], *, aliases: tuple[str, ...] = ()) -> type[BaselinePolicy]:
     """Add a baseline class under its ``name`` (usable as a decorator)."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no registry name")
-    BASELINES[cls.name] = cls
-    return cls
+    return BASELINES.add(cls.name, cls, aliases=aliases)
 
 
 def make(name: str, spec: LabSpec | None = None, **options: Any) -> BaselinePolicy:
@@ -30,11 +34,7 @@ def make(name: str, spec: LabSpec | None = None, **options: Any) -> BaselinePoli
         **options: constructor options of that baseline (``seed=...``, ``n_simulations=...``).
 
     Raises:
-        ValueError: for an unknown name (the message lists the known ones).
+        TypeError: for a name that is not a string.
+        ValueError: for an unknown name (the message lists the known ones and the closest).
     """
-    if not isinstance(name, str):
-        raise TypeError(f"baseline name must be a string, got {type(name).__name__}")
-    key = name.strip().lower()
-    if key not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; known baselines: {', '.join(sorted(BASELINES))}")
-    return BASELINES[key](spec if spec is not None else LabSpec(), **options)
+    return BASELINES.get(name)(spec if spec is not None else LabSpec(), **options)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .batched import BatchOutcome, SimState, simulate_keep_busy
-from .concurrent_labs import ConcurrentLabsEnv, ExperimentRecord
-from .durations import (
+from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv, ExperimentRecord
+from labsched.envs.labs.durations import (
     Deterministic,
     Discrete,
     DurationModel,
@@ -23,14 +22,15 @@ from .durations import (
     TruncatedNormal,
     Uniform,
 )
-from .spec import LabSpec
+from labsched.envs.labs.monte_carlo import BatchOutcome, SimState, simulate_keep_busy
+from labsched.envs.labs.spec import LabSpec
 
 _LAZY = {
-    ".experiment_queue": ("DeploymentRecord", "ExperimentQueueEnv"),
-    ".objectives": ("OBJECTIVES", "Objective", "estimate_maximum", "make_objective"),
-    ".queue_features": ("ExperimentDataset", "SDBNModel", "cached_dataset", "generate_dataset", "train_sdbn"),
-    ".search_world": ("QueueWorldSpec", "SearchWorld"),
-    ".selectors": (
+    ".queue.experiment_queue": ("DeploymentRecord", "ExperimentQueueEnv"),
+    ".bo.objectives": ("OBJECTIVES", "Objective", "estimate_maximum", "make_objective"),
+    ".queue.features": ("ExperimentDataset", "SDBNModel", "cached_dataset", "generate_dataset", "train_sdbn"),
+    ".queue.search_world": ("QueueWorldSpec", "SearchWorld"),
+    ".bo.selectors": (
         "SELECTORS",
         "KrigingBelieverEI",
         "RandomSelector",

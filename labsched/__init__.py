@@ -7,6 +7,7 @@ points), so ``gymnasium.make("labsched/ConcurrentLabs-v0")`` and
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
 from labsched._registration import CONCURRENT_LABS_ID, EXPERIMENT_QUEUE_ID, register_envs
@@ -22,9 +23,7 @@ register_envs()
 
 def __getattr__(name: str):  # PEP 562: the queue environment's modules load on first use
     if name in ("ExperimentQueueEnv", "QueueWorldSpec"):
-        from labsched import envs
-
-        return getattr(envs, name)
+        return getattr(importlib.import_module("labsched.envs"), name)
     raise AttributeError(f"module 'labsched' has no attribute {name!r}")
 
 

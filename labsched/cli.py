@@ -11,18 +11,50 @@ Subcommands:
                 resumable parallel sweep; --measure-scaling times 1 vs 2 workers
     figure1     ~30 diverse schedulers on two objectives: mean CPE vs mean regret, Spearman rho
     sweep       any objectives x schedulers (or a trained agent) x horizons x runs, resumable
+    queue-eval  experiment-queue schedulers under the bootstrap protocol
+    campaign    a real campaign: ask which experiments to start, tell results (a journal file)
+
+Each subcommand only builds arguments and calls library functions; its parser is added by one
+function of :data:`SUBCOMMANDS` (the regret sweeps live in :mod:`labsched.cli_sweeps`, the
+campaign in :mod:`labsched.cli_campaign`).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
-from pathlib import Path
+from importlib.metadata import PackageNotFoundError, version
 
-from labsched.envs.durations import parse_duration
-from labsched.envs.spec import LabSpec
+from labsched.agents.comparison import compare, write_comparison
+from labsched.agents.comparison import rows_to_markdown as compare_markdown
+from labsched.agents.config import MissingExtraError, require_rl_extra
+from labsched.agents.constrained import CONSTRAINT_KINDS, ConstraintConfig
+from labsched.agents.multiseed import train_seeds
+from labsched.agents.throughput import throughput_vs_cartpole
+from labsched.agents.training import default_out_dir, train
+from labsched.baselines.registry import BASELINES
+from labsched.cli_campaign import add_campaign_parser
+from labsched.cli_sweeps import add_sweep_parsers, print_written
+from labsched.envs.labs.durations import parse_duration
+from labsched.envs.labs.spec import LabSpec
+from labsched.evaluation import benchmark
+from labsched.evaluation.labs.cpe_table import (
+    cpe_table,
+    paper_schedulers,
+    rows_to_markdown,
+    write_cpe_outputs,
+)
+from labsched.evaluation.queue.protocol import queue_eval
 
-__all__ = ["main"]
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
+#: Errors a user causes (bad option values, unknown names, missing files or extras): one line
+#: on stderr and exit status 2. Anything else is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, MissingExtraError)
+
+
+# ----------------------------------------------------------------------------- shared options
 
 
 def _add_spec_args(p: argparse.ArgumentParser, horizon_default: float | None = 5.0) -> None:
@@ -55,29 +87,26 @@ def _spec_from(args: argparse.Namespace, horizon: float | None = None) -> LabSpe
     return LabSpec(**kwargs)
 
 
-def _write_outputs(rows, out: Path, stem: str, plot: bool) -> None:
-    from labsched.evaluation.cpe_table import plot_cpe_table, rows_to_markdown, write_csv
+def _plot_wanted(args: argparse.Namespace) -> bool:
+    if getattr(args, "no_plot", False):
+        return False
+    if getattr(args, "plot", False):
+        return True
+    return importlib.util.find_spec("matplotlib") is not None
 
-    md = rows_to_markdown(rows)
-    print(md)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stem}.md").write_text(md)
-    write_csv(rows, out / f"{stem}.csv")
-    written = [out / f"{stem}.md", out / f"{stem}.csv"]
-    if plot:
-        try:
-            written.append(plot_cpe_table(rows, out / f"{stem}.png"))
-        except ImportError as exc:
-            print(f"(no plot: {exc})", file=sys.stderr)
-    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+
+def _add_plot_choice(p: argparse.ArgumentParser, plot_help: str, no_plot_help: str | None = None) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--plot", action="store_true", help=plot_help)
+    g.add_argument("--no-plot", action="store_true", help=no_plot_help)
+
+
+# ----------------------------------------------------------------------------- cpe-table
 
 
 def _cmd_cpe_table(args: argparse.Namespace) -> int:
-    from labsched.evaluation.cpe_table import cpe_table, paper_schedulers
-
-    spec = _spec_from(args, horizon=args.horizons[0])
     rows = cpe_table(
-        spec,
+        _spec_from(args, horizon=args.horizons[0]),
         horizons=args.horizons,
         schedulers=args.schedulers or paper_schedulers(),
         episodes=args.episodes,
@@ -85,29 +114,31 @@ def _cmd_cpe_table(args: argparse.Namespace) -> int:
         n_jobs=args.jobs,
         options={"ps": {"n_simulations": args.ps_simulations}} if args.ps_simulations else None,
     )
-    _write_outputs(rows, Path(args.out), "cpe_table", not args.no_plot)
+    print(rows_to_markdown(rows))
+    print_written(write_cpe_outputs(rows, args.out, "cpe_table", not args.no_plot))
     return 0
 
 
-def _plot_wanted(args: argparse.Namespace) -> bool:
-    if getattr(args, "no_plot", False):
-        return False
-    if getattr(args, "plot", False):
-        return True
-    import importlib.util
+def _add_cpe_table_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cpe-table", help="every scheduler x horizons: the paper's CPE row")
+    _add_spec_args(p, horizon_default=None)
+    p.add_argument("--horizons", type=float, nargs="+", default=[4.0, 5.0, 6.0])
+    p.add_argument(
+        "--schedulers", nargs="+", default=None, help="baseline names (default: the paper's schedulers)"
+    )
+    p.add_argument("--episodes", type=int, default=200, help="episodes per cell")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (1 = in-process)")
+    p.add_argument("--ps-simulations", type=int, default=None, help="PS simulations per policy")
+    p.add_argument("--out", default="results/cpe_table", help="output folder")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
+    p.set_defaults(func=_cmd_cpe_table)
 
-    return importlib.util.find_spec("matplotlib") is not None
+
+# ----------------------------------------------------------------------------- compare
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from labsched.agents.comparison import (
-        compare,
-        plot_comparison,
-        rows_to_markdown,
-        write_csv,
-        write_learning_curves,
-    )
-
     spec = _spec_from(args)
     rows = compare(
         args.agents or None,
@@ -117,64 +148,96 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         n_jobs=args.jobs,
         objective=args.objective,
         selector=args.selector,
+        trust_model_file=args.trust_model_file,
     )
-    out = Path(args.out)
-    md = rows_to_markdown(rows)
-    print(md)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.md").write_text(md)
-    written = [out / "compare.md", write_csv(rows, out / "compare.csv")]
-    if _plot_wanted(args):
-        try:
-            written.append(plot_comparison(rows, out / "compare.png"))
-            written.extend(write_learning_curves(rows, out, spec))
-        except ImportError as exc:
-            print(f"(no plot: {exc})", file=sys.stderr)
-    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    print(compare_markdown(rows))
+    print_written(write_comparison(rows, args.out, spec, _plot_wanted(args)))
     return 0
 
 
+def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="schedulers and saved RL agents on one spec, same seeds")
+    _add_spec_args(p)
+    p.add_argument(
+        "agents",
+        nargs="*",
+        default=None,
+        help="baseline names or saved models (a .zip written by 'labsched train', or its folder); "
+        "default: all registered baselines",
+    )
+    p.add_argument("--episodes", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--out", default="results/compare")
+    p.add_argument(
+        "--objective",
+        default=None,
+        help="regret mode: also run the Bayesian optimisation of this objective (cosines, hartmann3, ...) "
+        "and report the mean regret",
+    )
+    p.add_argument("--selector", default="kb-ei", help="batch selector in regret mode")
+    p.add_argument(
+        "--trust-model-file",
+        action="store_true",
+        help="load saved models that need unpickling (older labsched folders with a "
+        "*_vecnormalize.pkl, third-party SB3 zips). WARNING: unpickling runs any code the files "
+        "contain; use only for files from a source you trust (default: refuse such files)",
+    )
+    _add_plot_choice(p, "bar chart and learning curves (default with matplotlib)", "skip the plots")
+    p.set_defaults(func=_cmd_compare)
+
+
+# ----------------------------------------------------------------------------- train
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    import importlib.util
-
-    missing = [m for m in ("stable_baselines3", "sb3_contrib", "yaml") if importlib.util.find_spec(m) is None]
-    if missing:
-        print(
-            f"labsched: error: training needs {', '.join(missing)}: pip install 'labsched[rl]'",
-            file=sys.stderr,
-        )
-        return 2
-    from labsched.agents import throughput_vs_cartpole, train
-
+    require_rl_extra("training")
     spec = _spec_from(args)
     overrides = list(args.hyperparams or [])
     for key in ("features", "normalize"):
         value = getattr(args, key)
         if value is not None:
             overrides.append(f"{key}={'true' if value else 'false'}")
+    if args.n_envs is not None:
+        overrides.append(f"n_envs={args.n_envs}")
     if args.throughput:
         throughput_vs_cartpole(
             args.algo, spec, steps=args.throughput_steps, hyperparams=overrides, seed=args.seed
         )
         return 0
-    train(
-        args.algo,
-        spec,
+    constraint = None
+    if args.constraint is not None:
+        constraint = ConstraintConfig(
+            args.constraint,
+            target=args.target,
+            lambda_lr=args.lambda_lr,
+            lambda_init=args.lambda_init,
+            lambda_kp=args.lambda_kp,
+            mask_threshold=args.mask_threshold,
+        )
+    elif args.mask_threshold != _MASK_THRESHOLD or args.target is not None:
+        raise ValueError(
+            "--target and --mask-threshold need --constraint lagrangian, mask or lagrangian+mask"
+        )
+    common = dict(
         total_timesteps=args.total_timesteps,
         time_limit_minutes=args.time_limit_minutes,
         hyperparams_file=args.hyperparams_file,
         hyperparams=overrides,
-        seed=args.seed,
-        out=args.out,
         eval_freq=args.eval_freq,
         eval_episodes=args.eval_episodes,
         n_eval_envs=args.n_eval_envs,
         references=args.references,
         vec_env=args.vec_env,
-        progress_bar=not args.no_progress,
         plot=_plot_wanted(args),
         verbose=args.verbose,
+        constraint=constraint,
     )
+    if args.seeds is not None:
+        out = args.out or str(default_out_dir(args.algo, spec, 0)).removesuffix("_s0") + "_seeds"
+        train_seeds(args.seeds, out, n_jobs=args.jobs, algo=args.algo, spec=spec, **common)
+        return 0
+    train(args.algo, spec, seed=args.seed, out=args.out, progress_bar=not args.no_progress, **common)
     return 0
 
 
@@ -198,287 +261,52 @@ seeded episodes each time; baselines given by --references are run on them for r
 Learning rates "lin_<x>" decay to 0 at the end of --total-timesteps or --time-limit-minutes,
 whichever comes first.
 
+Chance constraint P(all n complete by h) >= p (--constraint; labsched.agents.constrained):
+  lagrangian       reward r - lambda * cost (cost 1 on the last step of an episode that did not
+                   complete all n); after each rollout lambda <- max(0, lambda + lr (mean cost -
+                   target)), target = allowed violation rate (--target, default 1 - p);
+                   constraint_log.csv and the learning curve show lambda and completion rates;
+  mask             actions whose estimated P(finish the budget) falls below --mask-threshold are
+                   masked (training, evaluation, and whenever the saved model is compared);
+  lagrangian+mask  both.
+Several seeds: --seeds 0-4 trains them in parallel (--jobs workers, one torch thread each) into
+<out>/seed<k> and writes seeds_summary.csv/.md (mean and spread of the final evaluation).
+
 Output folder (--out, default runs/<algo>_n<n>_l<l>_h<h>_s<seed>): model.zip, best_model.zip,
 agent.json (what load_agent needs), hyperparams.yml, eval_log.csv, evaluations.npz,
-learning_curve.png, *_vecnormalize.pkl, tb/ (with tensorboard installed).
+learning_curve.png, *_vecnormalize.npz, constraint_log.csv (constrained), tb/ (with tensorboard).
 """
 
-
-def _cmd_benchmark(args: argparse.Namespace) -> int:
-    from labsched.evaluation import benchmark
-
-    benchmark.main(args.rest)
-    return 0
+_MASK_THRESHOLD = 0.9
 
 
-def _cmd_baselines(args: argparse.Namespace) -> int:
-    from labsched import baselines
+def _probability_arg(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number in (0, 1), got {text!r}") from None
+        if not 0.0 < value < 1.0:
+            raise argparse.ArgumentTypeError(f"{name} must be in (0, 1) (exclusive), got {text}")
+        return value
 
-    for name, cls in sorted(baselines.BASELINES.items()):
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        print(f"{name:<12} {doc}")
-    return 0
-
-
-def _add_sweep_args(p: argparse.ArgumentParser, out: str, runs: int) -> None:
-    """Options shared by the regret sweeps (table2, figure1, sweep)."""
-    p.add_argument("--runs", type=int, default=runs, help=f"runs per entry (default {runs})")
-    p.add_argument(
-        "--selector",
-        default="simulation-matching",
-        help="SelectBatch: simulation-matching (the paper's, default), kb-ei (faster), thompson, random",
-    )
-    p.add_argument("--seed", type=int, default=0, help="base seed (runs share draws across schedulers)")
-    p.add_argument("--ps-simulations", type=int, default=None, help="PS simulations per policy (default 200)")
-    p.add_argument("--noise-std", type=float, default=0.0, help="observation noise of the objective")
-    p.add_argument("--jobs", type=int, default=2, help="parallel workers (1 = in-process with loky)")
-    p.add_argument("--backend", choices=["loky", "ray", "dask"], default="loky", help="parallel backend")
-    p.add_argument("--address", default=None, help="Ray or Dask scheduler address (default: local cluster)")
-    p.add_argument("--out", default=out, help=f"output folder (default {out})")
-    p.add_argument("--results", default=None, help="results CSV of the sweep (default OUT/sweep.csv)")
-    p.add_argument(
-        "--no-resume", action="store_true", help="discard an existing results file instead of resuming it"
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
+    return parse
 
 
-def _setting_from(args: argparse.Namespace) -> dict:
-    """Cell fields of the problem setting from the spec options."""
-    from labsched.evaluation.sweep import DEFAULT_DURATION
+def _nonnegative_arg(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number >= 0, got {text!r}") from None
+        if not value >= 0.0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number >= 0, got {text}")
+        return value
 
-    return dict(
-        n_experiments=args.n_experiments,
-        n_labs=args.n_labs,
-        p_safe=args.p_safe,
-        epoch=args.epoch,
-        noise_std=args.noise_std,
-        duration=args.duration or DEFAULT_DURATION,
-    )
-
-
-def _duration_text(text: str) -> str:
-    parse_duration(text)  # validated here; cells keep the text
-    return text
+    return parse
 
 
-def _add_sweep_spec_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("problem spec (defaults: the paper's setting)")
-    g.add_argument("-n", "--n-experiments", type=int, default=20, help="budget n of experiments")
-    g.add_argument("-l", "--n-labs", type=int, default=10, help="number l of labs")
-    g.add_argument(
-        "--duration",
-        type=_duration_text,
-        default=None,
-        help="duration law, e.g. truncnorm:1,0.316 (default: the paper's), gamma:10,0.1",
-    )
-    g.add_argument("--p-safe", type=float, default=0.95, help="safety probability p")
-    g.add_argument("--epoch", type=float, default=0.1, help="decision interval Delta")
-
-
-def _sweep_kwargs(args: argparse.Namespace) -> dict:
-    return dict(
-        runs=args.runs,
-        selector=args.selector,
-        seed=args.seed,
-        ps_simulations=args.ps_simulations,
-        n_jobs=args.jobs,
-        backend=args.backend,
-        address=args.address,
-        resume=not args.no_resume,
-        progress=not args.no_progress,
-        plot=not args.no_plot,
-        results_path=args.results,
-        **_setting_from(args),
-    )
-
-
-def _cmd_table2(args: argparse.Namespace) -> int:
-    from labsched.evaluation import table2 as t2
-
-    args.objectives = args.objectives or list(t2.TABLE2_OBJECTIVES)
-    if args.measure_scaling:
-        res = t2.table2_scaling(
-            objective=args.objectives[0],
-            horizon=args.horizons[0],
-            runs=args.scaling_runs,
-            selector=args.selector,
-            workers=(1, max(args.jobs, 2)),
-            ps_simulations=args.ps_simulations,
-            **_setting_from(args),
-        )
-        secs = res["seconds"]
-        (n1, t1), (n2, t2_) = list(secs.items())[:2]
-        print(
-            f"scaling: {res['cells']} cells ({args.objectives[0]}, h={args.horizons[0]:g}, "
-            f"{args.scaling_runs} runs, {args.selector}): {n1} worker {t1:.1f} s, {n2} workers {t2_:.1f} s, "
-            f"speed-up {t1 / t2_:.2f}x"
-        )
-        return 0
-    res = t2.table2(args.out, objectives=args.objectives, horizons=args.horizons, **_sweep_kwargs(args))
-    print(res["markdown"])
-    print(
-        f"total wall time {res['seconds']:.1f} s: {res['ran']} of {res['cells']} cells run now, "
-        f"{res['resumed']} resumed from the results file ({args.jobs} workers, {args.backend})",
-    )
-    print("wrote " + ", ".join(str(p) for p in res["files"]), file=sys.stderr)
-    return 0
-
-
-def _cmd_figure1(args: argparse.Namespace) -> int:
-    from labsched.evaluation import figure1 as f1
-
-    kwargs = _sweep_kwargs(args)
-    res = f1.figure1(
-        args.out,
-        objectives=args.objectives,
-        schedulers=args.schedulers or f1.DEFAULT_SCHEDULERS,
-        horizon=args.horizon,
-        **kwargs,
-    )
-    print(res["markdown"])
-    for objective, (rho, pval) in res["correlations"].items():
-        print(f"{objective}: Spearman rho(mean CPE, mean regret) = {rho:.3f}, p = {pval:.2e}")
-    print(
-        f"total wall time {res['seconds']:.1f} s: {res['ran']} of {res['cells']} cells run now, "
-        f"{res['resumed']} resumed from the results file ({args.jobs} workers, {args.backend})"
-    )
-    print("wrote " + ", ".join(str(p) for p in res["files"]), file=sys.stderr)
-    return 0
-
-
-def _cmd_sweep(args: argparse.Namespace) -> int:
-    import math
-
-    from labsched.evaluation.sweep import Cell, run_sweep
-
-    setting = _setting_from(args)
-    agents = [(Path(a).stem, str(a)) for a in args.agent or []]
-    schedulers = [(s, "") for s in args.schedulers or []] + agents
-    if not schedulers:
-        raise ValueError("give --schedulers and/or --agent")
-    cells = []
-    for objective in args.objectives:
-        for run in range(args.runs):
-            for name, path in schedulers:
-                for h in args.horizons:
-                    horizon = math.inf if name == "sequential" else float(h)
-                    options = (
-                        {"n_simulations": args.ps_simulations} if name == "ps" and args.ps_simulations else {}
-                    )
-                    cells.append(
-                        Cell(
-                            objective=objective,
-                            scheduler=name,
-                            horizon=horizon,
-                            run=run,
-                            selector=args.selector,
-                            options=options,
-                            agent_path=path,
-                            seed=args.seed,
-                            **setting,
-                        )
-                    )
-    out = Path(args.out)
-    rows = run_sweep(
-        cells,
-        args.results or out / "sweep.csv",
-        n_jobs=args.jobs,
-        backend=args.backend,
-        address=args.address,
-        resume=not args.no_resume,
-        progress=not args.no_progress,
-    )
-    groups: dict = {}
-    for r in rows:
-        groups.setdefault((r["objective"], r["scheduler"], r["horizon"]), []).append(r)
-    print("| objective | scheduler | h | runs | mean regret | mean CPE | all completed |")
-    print("|---|---|---|---|---|---|---|")
-    for (objective, name, h), rs in groups.items():
-        n = len(rs)
-        print(
-            f"| {objective} | {name} | {h:g} | {n} | {sum(r['regret'] for r in rs) / n:.4f} | "
-            f"{sum(r['cpe'] for r in rs) / n:.1f} | "
-            f"{sum(r['completed'] >= r['n_experiments'] for r in rs) / n:.2f} |"
-        )
-    return 0
-
-
-def _cmd_queue_eval(args: argparse.Namespace) -> int:
-    from labsched.evaluation.queue_protocol import queue_eval
-
-    res = queue_eval(
-        args.out,
-        args.datasets,
-        quick=args.quick,
-        n_splits=args.splits,
-        n_bootstrap=args.bootstrap,
-        seed=args.seed,
-        dataset_seed=args.dataset_seed,
-        ci=args.ci,
-        n_jobs=args.jobs,
-        plot=not args.no_plot,
-        progress=not args.no_progress,
-        agent_minutes=args.agent_minutes,
-        agent_episodes=args.agent_episodes,
-    )
-    print(res["markdown"])
-    print(f"total wall time {res['seconds']:.1f} s ({args.jobs} workers)")
-    print("wrote " + ", ".join(str(p) for p in res["files"]), file=sys.stderr)
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``labsched`` command."""
-    from labsched import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="labsched", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--version", action="version", version=f"labsched {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("cpe-table", help="every scheduler x horizons: the paper's CPE row")
-    _add_spec_args(p, horizon_default=None)
-    p.add_argument("--horizons", type=float, nargs="+", default=[4.0, 5.0, 6.0])
-    p.add_argument(
-        "--schedulers", nargs="+", default=None, help="baseline names (default: the paper's schedulers)"
-    )
-    p.add_argument("--episodes", type=int, default=200, help="episodes per cell")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes (1 = in-process)")
-    p.add_argument("--ps-simulations", type=int, default=None, help="PS simulations per policy")
-    p.add_argument("--out", default="results/cpe_table", help="output folder")
-    p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
-    p.set_defaults(func=_cmd_cpe_table)
-
-    p = sub.add_parser("compare", help="schedulers and saved RL agents on one spec, same seeds")
-    _add_spec_args(p)
-    p.add_argument(
-        "agents",
-        nargs="*",
-        default=None,
-        help="baseline names or saved models (a .zip written by 'labsched train', or its folder); "
-        "default: all registered baselines",
-    )
-    p.add_argument("--episodes", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--out", default="results/compare")
-    p.add_argument(
-        "--objective",
-        default=None,
-        help="regret mode: also run the Bayesian optimisation of this objective (cosines, hartmann3, ...) "
-        "and report the mean regret",
-    )
-    p.add_argument("--selector", default="kb-ei", help="batch selector in regret mode")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument(
-        "--plot", action="store_true", help="bar chart and learning curves (default with matplotlib)"
-    )
-    g.add_argument("--no-plot", action="store_true", help="skip the plots")
-    p.set_defaults(func=_cmd_compare)
-
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train an RL agent (MaskablePPO, PPO, A2C, DQN)",
@@ -512,11 +340,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=["ps", "ofil", "onfcp"],
         help="baselines run on the evaluation episodes for the learning curve (none: --references)",
     )
-    p.add_argument("--vec-env", choices=["dummy", "subproc"], default="dummy")
+    p.add_argument(
+        "--vec-env",
+        choices=["native", "dummy", "subproc"],
+        default=None,
+        help="training envs: native (NumPy-batched, fastest), dummy or subproc (SB3's vector envs of "
+        "single envs) (default: the hyperparameters' vec_env, native if unset)",
+    )
+    p.add_argument(
+        "--n-envs", type=int, default=None, help="parallel training episodes (default: the hyperparameters')"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--plot", action="store_true", help="learning-curve PNG (default with matplotlib)")
-    g.add_argument("--no-plot", action="store_true")
+    _add_plot_choice(p, "learning-curve PNG (default with matplotlib)")
     p.add_argument("--verbose", type=int, default=1, help="0 quiet, 1 evaluations, 2 SB3 logs too")
     p.add_argument(
         "--throughput",
@@ -524,67 +359,100 @@ def build_parser() -> argparse.ArgumentParser:
         help="only measure training env steps/s beside PPO on CartPole-v1 (same settings) and exit",
     )
     p.add_argument("--throughput-steps", type=int, default=5_000)
+    g = p.add_argument_group("chance constraint and seeds")
+    g.add_argument(
+        "--constraint",
+        choices=list(CONSTRAINT_KINDS),
+        default=None,
+        help="train under P(all n complete by h) >= p: Lagrangian multiplier, feasibility mask, or both",
+    )
+    g.add_argument(
+        "--target",
+        type=_probability_arg("--target"),
+        default=None,
+        help="allowed violation rate (mean episode cost) of the Lagrangian, in (0, 1) (default 1 - p)",
+    )
+    g.add_argument(
+        "--lambda-lr", type=_nonnegative_arg("--lambda-lr"), default=0.5, help="dual-ascent step (>= 0)"
+    )
+    g.add_argument(
+        "--lambda-init", type=_nonnegative_arg("--lambda-init"), default=0.0, help="initial lambda"
+    )
+    g.add_argument(
+        "--lambda-kp",
+        type=_nonnegative_arg("--lambda-kp"),
+        default=0.0,
+        help="proportional gain of the PID Lagrangian (0: plain dual ascent)",
+    )
+    g.add_argument(
+        "--mask-threshold",
+        type=_probability_arg("--mask-threshold"),
+        default=_MASK_THRESHOLD,
+        help="feasibility mask: minimum estimated P(finish) of an allowed action, in (0, 1)",
+    )
+    g.add_argument(
+        "--seeds", default=None, help="train several seeds in parallel, e.g. 0-4 or 0,2,5 (overrides --seed)"
+    )
+    g.add_argument("--jobs", type=int, default=2, help="worker processes for --seeds")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("benchmark", help="speed figures beside CartPole-v1", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+# ----------------------------------------------------------------------------- benchmark, baselines
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    benchmark.run_benchmarks(args.steps, args.repeats, args.episodes, training=not args.no_training)
+    return 0
+
+
+def _add_benchmark_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "benchmark",
+        help="speed figures beside CartPole-v1",
+        description=benchmark.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    benchmark.add_benchmark_arguments(p)
     p.set_defaults(func=_cmd_benchmark)
 
-    p = sub.add_parser("baselines", help="list baseline names")
-    p.set_defaults(func=_cmd_baselines)
 
-    p = sub.add_parser(
-        "table2",
-        help="regret table of the paper (Table 2): schedulers x objectives x horizons",
-        description="Mean regret ± SE per objective, scheduler and horizon in the paper's layout, "
-        "with the paper's values; resumable (results CSV) and parallel.",
-    )
-    _add_sweep_spec_args(p)
-    p.add_argument(
-        "--objectives",
-        nargs="+",
-        default=None,
-        help="objective names (default: the paper's six); 'rosenbrock@0:1' restricts the box",
-    )
-    p.add_argument("--horizons", type=float, nargs="+", default=[4.0, 5.0, 6.0])
-    _add_sweep_args(p, "results/table2", 100)
-    p.add_argument(
-        "--measure-scaling",
-        action="store_true",
-        help="only time the same small sweep with 1 and with --jobs (>= 2) workers and print the speed-up",
-    )
-    p.add_argument("--scaling-runs", type=int, default=6, help="runs of the scaling sweep (default 6)")
-    p.set_defaults(func=_cmd_table2)
+def _cmd_baselines(args: argparse.Namespace) -> int:
+    for name, cls in BASELINES.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        print(f"{name:<12} {doc}")
+    return 0
 
-    p = sub.add_parser(
-        "figure1",
-        help="CPE vs regret for ~30 diverse schedulers (the paper's Figure 1)",
-        description="Mean CPE and mean regret of each scheduler on each objective, Spearman rank "
-        "correlation, CSV and scatter plot.",
-    )
-    _add_sweep_spec_args(p)
-    p.add_argument("--horizon", type=float, default=5.0, help="horizon h (default 5)")
-    p.add_argument("--objectives", nargs="+", default=["cosines", "hartmann3"])
-    p.add_argument(
-        "--schedulers", nargs="+", default=None, help="scheduler names (default: the 31 built-in ones)"
-    )
-    _add_sweep_args(p, "results/figure1", 50)
-    p.set_defaults(func=_cmd_figure1)
 
-    p = sub.add_parser(
-        "sweep",
-        help="regret sweep of chosen schedulers or trained agents",
-        description="Objectives x schedulers (baselines, busy:K, bernoulli:P, staged:...) and/or "
-        "trained agents x horizons x runs, resumable; prints mean regret and CPE per group.",
-    )
-    _add_sweep_spec_args(p)
-    p.add_argument("--objectives", nargs="+", default=["cosines"])
-    p.add_argument("--schedulers", nargs="+", default=None, help="scheduler names")
-    p.add_argument("--agent", nargs="+", default=None, help="trained stable-baselines3 .zip files")
-    p.add_argument("--horizons", type=float, nargs="+", default=[5.0])
-    _add_sweep_args(p, "results/sweep", 10)
-    p.set_defaults(func=_cmd_sweep)
+def _add_baselines_parser(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("baselines", help="list baseline names").set_defaults(func=_cmd_baselines)
 
+
+# ----------------------------------------------------------------------------- queue-eval
+
+
+def _cmd_queue_eval(args: argparse.Namespace) -> int:
+    res = queue_eval(
+        args.out,
+        args.datasets,
+        quick=args.quick,
+        n_splits=args.splits,
+        n_bootstrap=args.bootstrap,
+        seed=args.seed,
+        dataset_seed=args.dataset_seed,
+        ci=args.ci,
+        n_jobs=args.jobs,
+        plot=not args.no_plot,
+        progress=not args.no_progress,
+        agent_minutes=args.agent_minutes,
+        agent_episodes=args.agent_episodes,
+    )
+    print(res.markdown)
+    print(f"total wall time {res.seconds:.1f} s ({args.jobs} workers)")
+    print_written(res.files)
+    return 0
+
+
+def _add_queue_eval_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "queue-eval",
         help="experiment-queue schedulers: bootstrap protocol (Kharitonov et al.'s Tables 2-5, Figure 1)",
@@ -611,15 +479,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     p.add_argument("--no-progress", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_queue_eval)
+
+
+# ----------------------------------------------------------------------------- the parser
+
+#: Functions adding one subcommand each to the subparsers, in help order. Another module adds
+#: its subcommands by appending ``add_x_parser(subparsers)`` here (and setting ``func``).
+SUBCOMMANDS = [
+    _add_cpe_table_parser,
+    _add_compare_parser,
+    _add_train_parser,
+    _add_benchmark_parser,
+    _add_baselines_parser,
+    add_sweep_parsers,
+    _add_queue_eval_parser,
+    add_campaign_parser,
+]
+
+
+def _version() -> str:
+    try:
+        return version("labsched")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``labsched`` command."""
+    parser = argparse.ArgumentParser(
+        prog="labsched", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"labsched {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``labsched`` console script."""
+    """Entry point of the ``labsched`` console script.
+
+    User errors (:data:`USER_ERRORS`) print one line and exit with status 2; anything else
+    propagates with its traceback.
+    """
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError) as exc:
+    except USER_ERRORS as exc:
         print(f"labsched: error: {exc}", file=sys.stderr)
         return 2
 

@@ -10,8 +10,8 @@ from _envtools import keep_busy, run_episode
 
 from labsched import ConcurrentLabsEnv, LabSpec
 from labsched.envs import BatchOutcome, SimState, simulate_keep_busy
-from labsched.envs.batched import prior_counts
-from labsched.envs.durations import Deterministic, TruncatedNormal
+from labsched.envs.labs.durations import Deterministic, TruncatedNormal
+from labsched.envs.labs.monte_carlo import prior_counts
 
 DET = LabSpec(duration=Deterministic(1.0))
 

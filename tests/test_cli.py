@@ -10,7 +10,7 @@ import pytest
 
 from labsched import LabSpec
 from labsched.cli import main
-from labsched.evaluation.cpe_table import cpe_table, rows_to_markdown, sequential_horizon
+from labsched.evaluation.labs.cpe_table import cpe_table, rows_to_markdown, sequential_horizon
 
 
 def test_cpe_table_small_run_writes_markdown_csv_and_plot(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Tests of the duration models in ``labsched.envs.durations`` against scipy.stats."""
+"""Tests of the duration models in ``labsched.envs.labs.durations`` against scipy.stats."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from labsched.envs.durations import (
+from labsched.envs.labs.durations import (
     Deterministic,
     Discrete,
     DurationModel,

@@ -11,7 +11,7 @@ from gymnasium.utils import seeding
 
 from labsched import ConcurrentLabsEnv, LabSpec
 from labsched.envs import simulate_keep_busy
-from labsched.envs.durations import Deterministic, Gamma, TruncatedNormal
+from labsched.envs.labs.durations import Deterministic, Gamma, TruncatedNormal
 
 
 def det_env(n=20, labs=10, h=5.0, value=1.0, **kw) -> ConcurrentLabsEnv:

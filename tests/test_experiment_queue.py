@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labsched.envs.experiment_queue import DeploymentRecord, ExperimentQueueEnv
-from labsched.envs.queue_features import cached_dataset
-from labsched.envs.search_world import QueueWorldSpec
+from labsched.envs.queue.experiment_queue import DeploymentRecord, ExperimentQueueEnv, QueueEnvConfig
+from labsched.envs.queue.features import cached_dataset
+from labsched.envs.queue.search_world import QueueWorldSpec
 
 SPEC = QueueWorldSpec(n_queries=150, docs_per_query=12, log_sessions=5_000, n_experiments=24)
 AB_SPEC = QueueWorldSpec(
@@ -114,7 +114,7 @@ def test_spaces_and_defaults():
 def test_gym_make_with_wrappers_has_no_warnings():
     spec = gym.envs.registration.EnvSpec(
         id="labsched-test/ExperimentQueue-v0",
-        entry_point="labsched.envs.experiment_queue:ExperimentQueueEnv",
+        entry_point="labsched.envs.queue.experiment_queue:ExperimentQueueEnv",
         kwargs={"spec": SPEC, "max_queue": 5, "exploration_interactions": 5_000},
     )
     env = gym.make(spec)
@@ -272,8 +272,8 @@ def test_fresh_pool_is_drawn_from_the_seed():
 
 SCRIPT = """
 import numpy as np
-from labsched.envs.experiment_queue import ExperimentQueueEnv
-from labsched.envs.search_world import QueueWorldSpec
+from labsched.envs.queue.experiment_queue import ExperimentQueueEnv
+from labsched.envs.queue.search_world import QueueWorldSpec
 spec = QueueWorldSpec(n_queries=150, docs_per_query=12, log_sessions=5_000, n_experiments=24)
 env = ExperimentQueueEnv(spec, max_queue=6, exploration_interactions=5_000, arrivals_per_budget=2.0)
 out = []
@@ -437,6 +437,17 @@ def test_invalid_actions_clip_and_raise():
 def test_bad_configuration_names_the_parameter(kwargs, exc, text):
     with pytest.raises(exc, match=text):
         make(**kwargs)
+
+
+def test_config_holds_the_validated_settings():
+    env = make(max_queue=4, exploration_interactions=5_000, arrivals_per_budget=2)
+    cfg = env.config
+    assert isinstance(cfg, QueueEnvConfig) and cfg.explore
+    assert (cfg.max_queue, cfg.queue_size, cfg.arrivals_per_budget) == (4, 4, 2.0)
+    assert isinstance(cfg.arrivals_per_budget, float)
+    assert (env.max_queue, env.queue_size, env.exploration_interactions) == (4, 4, 5_000)
+    with pytest.raises(ValueError, match=r"queue_size must be an integer in \[1, 4\]"):
+        QueueEnvConfig(max_queue=4, queue_size=5)
 
 
 def test_bad_spec_and_dataset_arguments():

@@ -1,4 +1,4 @@
-"""Tests of the Gaussian-process model ``labsched.envs.gp``.
+"""Tests of the Gaussian-process model ``labsched.envs.bo.gp``.
 
 scikit-learn serves as the reference implementation at fixed hyperparameters.  The mapping is:
 our lengthscale is in unit-cube coordinates, so sklearn's RBF gets ``ell * (high - low)``; our
@@ -16,8 +16,10 @@ import math
 import numpy as np
 import pytest
 
-from labsched.envs import gp as gpmod
-from labsched.envs.gp import GaussianProcess, GPHyperparameters, HyperparameterFit
+from labsched.envs.bo import gp as gpmod
+from labsched.envs.bo import linalg as bo_linalg
+from labsched.envs.bo import posterior as posterior_mod
+from labsched.envs.bo.gp import GaussianProcess, GPHyperparameters, HyperparameterFit
 
 BOUNDS = np.array([[-1.0, 3.0], [10.0, 12.0]])
 
@@ -202,7 +204,7 @@ def test_set_hyperparameters_refits_and_failures_leave_the_model_alone(monkeypat
     def broken(*args):
         raise np.linalg.LinAlgError("not positive definite")
 
-    monkeypatch.setattr(gpmod, "_cholesky_with_jitter", broken)
+    monkeypatch.setattr(gpmod, "cholesky_with_jitter", broken)
     with pytest.raises(np.linalg.LinAlgError):
         gp.set_hyperparameters(hp.replace(lengthscale=0.2))
     with pytest.raises(np.linalg.LinAlgError):
@@ -314,10 +316,10 @@ def test_psd_sqrt_falls_back_to_eigendecomposition():
     Q = np.linalg.qr(rng.normal(size=(6, 6)))[0]
     w = np.array([3.0, 2.0, 1.0, 0.5, 0.0, -1e-3])  # slightly indefinite, as rounding can make it
     cov = (Q * w) @ Q.T
-    A, how = gpmod._psd_sqrt(cov)
+    A, how = bo_linalg.psd_sqrt(cov)
     assert how == "eigh"
     np.testing.assert_allclose(A @ A.T, (Q * np.clip(w, 0, None)) @ Q.T, atol=1e-12)
-    A2, how2 = gpmod._psd_sqrt((Q * (np.abs(w) + 0.1)) @ Q.T)
+    A2, how2 = bo_linalg.psd_sqrt((Q * (np.abs(w) + 0.1)) @ Q.T)
     assert how2 == "cholesky(jitter=0)"
     np.testing.assert_allclose(np.triu(A2, 1), 0.0)
 
@@ -453,7 +455,7 @@ def test_paper_lengthscale_literal_units_on_a_wide_box():
 def test_thread_limit_is_applied_and_optional(monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     seen: list[int] = []
-    original = gpmod._rbf
+    original = posterior_mod.rbf
 
     def spy(*args):
         infos = threadpoolctl.threadpool_info()
@@ -464,7 +466,7 @@ def test_thread_limit_is_applied_and_optional(monkeypatch):
     X, Xs = design(rng, 20), design(rng, 100)
     limited = GaussianProcess.paper_default(BOUNDS).fit(X, smooth(X))
     free = GaussianProcess.paper_default(BOUNDS, limit_threads=False).fit(X, smooth(X))
-    monkeypatch.setattr(gpmod, "_rbf", spy)
+    monkeypatch.setattr(posterior_mod, "rbf", spy)
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         limited.predict(Xs)
         assert seen == [1]
@@ -531,7 +533,7 @@ def test_data_validation():
         (lambda: gp.fit(X.astype(complex), y), TypeError, "X must be an array of real"),
         (lambda: gp.fit([[1.0, 2.0], [3.0]], y[:2]), ValueError, "X must be a rectangular"),
         (lambda: gp.add(X[:2], 1.0), ValueError, r"x must have shape \(2,\)"),
-        (lambda: gp.add(X[0], float("nan")), ValueError, "y must be finite"),
+        (lambda: gp.add(X[0], float("nan")), ValueError, "y must be a finite"),
         (lambda: gp.add(X[0], "1"), TypeError, "y must be a real"),
         (lambda: gp.add_many(X, y[:3]), ValueError, "y must have shape"),
         (lambda: gp.predict(X[0]), ValueError, "Xs must have shape"),

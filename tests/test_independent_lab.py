@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from labsched.baselines.il_simulation import simulate_plan
-from labsched.baselines.independent_lab import (
+from labsched.baselines.labs.il_simulation import simulate_plan
+from labsched.baselines.labs.independent_lab import (
     ILPlan,
     OfIL,
     log_cond_cdf,

@@ -11,7 +11,7 @@ import pytest
 from scipy.optimize import minimize, rosen
 from scipy.stats import qmc
 
-from labsched.envs.objectives import OBJECTIVES, Objective, estimate_maximum, make_objective
+from labsched.envs.bo.objectives import OBJECTIVES, Objective, estimate_maximum, make_objective
 
 # Every built-in objective, plus non-default dimensions and a restricted domain.
 EXTRA_SPECS = ["ackley(3)", "levy(3)", "michalewicz(2)", "michalewicz(7)"]
@@ -94,11 +94,11 @@ def test_optima_agree_with_published_values():
 
 
 def test_michalewicz_optimum_is_reproduced_coordinatewise():
-    from labsched.envs import objectives as mod
+    from labsched.envs.bo.objectives import functions as mod
 
-    pairs = [mod._michalewicz_coordinate_max(i) for i in range(1, 6)]
-    assert sum(v for _, v in pairs) == pytest.approx(mod._MICH5_MAX, abs=1e-12)
-    np.testing.assert_allclose([t for t, _ in pairs], mod._MICH5_X, atol=1e-7)
+    pairs = [mod.michalewicz_coordinate_max(i) for i in range(1, 6)]
+    assert sum(v for _, v in pairs) == pytest.approx(mod.MICH5_MAX, abs=1e-12)
+    np.testing.assert_allclose([t for t, _ in pairs], mod.MICH5_X, atol=1e-7)
     m5 = OBJECTIVES["michalewicz5"]
     # coordinate 2 peaks exactly at pi / 2, where both sine factors equal 1
     assert m5.optimizer[1] == pytest.approx(math.pi / 2, abs=1e-12)

@@ -13,9 +13,9 @@ from stable_baselines3.common.evaluation import evaluate_policy
 import labsched
 from labsched import LabSpec, baselines
 from labsched.baselines import decode_observation, min_eager_labs
-from labsched.envs.batched import simulate_keep_busy
-from labsched.envs.durations import Deterministic, Gamma, LogNormal, TruncatedNormal, Uniform
-from labsched.evaluation.cpe_table import sequential_horizon
+from labsched.envs.labs.durations import Deterministic, Gamma, LogNormal, TruncatedNormal, Uniform
+from labsched.envs.labs.monte_carlo import simulate_keep_busy
+from labsched.evaluation.labs.cpe_table import sequential_horizon
 from labsched.evaluation.rollout import run_episodes, summarize
 
 PAPER = LabSpec()
@@ -187,6 +187,17 @@ def test_evaluate_policy_runs_planning_baselines(name, duration):
 
 
 def test_every_registered_baseline_has_a_docstring_and_name():
-    assert set(baselines.BASELINES) == {"sequential", "onfcp", "onmel", "ofstaged", "ofil", "ps", "random"}
+    assert set(baselines.BASELINES) == {
+        "sequential",
+        "onfcp",
+        "onmel",
+        "ofstaged",
+        "ofil",
+        "ps",
+        "random",
+        "ps-calibrated",
+        "keep-busy-calibrated",
+        "clairvoyant",
+    }
     for name, cls in baselines.BASELINES.items():
         assert cls.name == name and (cls.__doc__ or "").strip()

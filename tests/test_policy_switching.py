@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from labsched.baselines.il_simulation import grid_tables, plan_batch, running_tables
-from labsched.baselines.independent_lab import OfIL, plan_from_state, plan_independent_labs
-from labsched.baselines.policy_switching import PolicySwitching
+from labsched.baselines.labs.il_simulation import grid_tables, plan_batch, running_tables
+from labsched.baselines.labs.independent_lab import OfIL, plan_from_state, plan_independent_labs
+from labsched.baselines.labs.policy_switching import PolicySwitching
 from labsched.envs import ConcurrentLabsEnv, Gamma, LabSpec, LogNormal, Uniform
 
 #: Simulations per policy in the tests (the default, 200, costs ~3x more time; decisions made

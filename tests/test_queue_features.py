@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from labsched.envs.queue_features import (
+from labsched.envs.queue.features import (
     ExperimentDataset,
     SDBNModel,
     dcg_at,
@@ -23,7 +23,7 @@ from labsched.envs.queue_features import (
     satisfaction_probability,
     train_sdbn,
 )
-from labsched.envs.search_world import (
+from labsched.envs.queue.search_world import (
     TEAM_A,
     TEAM_B,
     ClickLog,

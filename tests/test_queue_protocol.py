@@ -1,5 +1,6 @@
 """The bootstrap protocol of the experiment queue: metrics by hand, Fact 1, splits, the
-learned-versus-random result on a fixed seed, reproducibility, outputs and the CLI."""
+learned-versus-random result on a fixed seed, reproducibility, outputs, the result dataclasses,
+the queue agent (training and comparison) and the CLI."""
 
 from __future__ import annotations
 
@@ -11,17 +12,31 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from labsched.baselines.queue_schedulers import QueueView, make_queue_scheduler
-from labsched.envs.queue_features import cached_dataset
-from labsched.envs.search_world import QueueWorldSpec
-from labsched.evaluation.queue_protocol import (
+from labsched.agents.queue import (
+    AGENT_ENV_KWARGS,
+    QueueAgentResult,
+    WallClockStop,
+    split_env,
+    train_queue_agent,
+)
+from labsched.baselines.queue.schedulers import QueueView, make_queue_scheduler
+from labsched.envs.queue.features import cached_dataset
+from labsched.envs.queue.search_world import QueueWorldSpec
+from labsched.evaluation.queue.protocol import (
+    AgentRow,
+    PairTest,
     ProtocolConfig,
+    QueueEvalResult,
+    SummaryRow,
+    agent_markdown,
     brute_force_best_order,
+    compare_agent_with_schedulers,
     expected_q,
     figure1_rows,
     greedy_order,
     paper_config,
     plot_figure1,
+    queue_eval,
     run_protocol,
     schedule_auc,
     schedule_q,
@@ -254,3 +269,80 @@ def test_cli_queue_eval_quick(tmp_path, capsys):
     assert (out / "tables.md").exists() and (out / "results.csv").exists() and (out / "wilcoxon.csv").exists()
     text = capsys.readouterr().out
     assert "Table 3 (AUC, ab)" in text and "Table 5 (Q(S), ab)" in text
+
+
+# ----------------------------------------------------------------------------------------------
+# Result dataclasses, writers and the queue agent
+# ----------------------------------------------------------------------------------------------
+
+
+def test_queue_eval_returns_a_dataclass_and_writes_what_it_lists(tmp_path):
+    res = queue_eval(
+        tmp_path, ("ab",), quick=True, n_splits=2, n_bootstrap=10, n_jobs=1, plot=False, progress=False
+    )
+    assert isinstance(res, QueueEvalResult) and res.agent is None and res.seconds > 0
+    assert [p.name for p in res.files] == ["tables.md", "results.csv", "wilcoxon.csv"]
+    assert all(p.exists() for p in res.files)
+    assert (tmp_path / "tables.md").read_text() == res.markdown
+    assert "Table 3 (AUC, ab)" in res.markdown and "Table 5 (Q(S), ab)" in res.markdown
+    assert (tmp_path / "results.csv").read_text().count("\n") == len(res.rows) + 1
+    assert (tmp_path / "wilcoxon.csv").read_text().count("\n") == len(res.tests) + 1
+    assert set(res.results) == {"ab"} and res.results["ab"].values.shape[1] == 2
+    assert all(isinstance(r, SummaryRow) for r in res.rows) and all(
+        isinstance(t, PairTest) for t in res.tests
+    )
+    assert {r.experiment_type for r in res.rows} == {"ab"}
+
+
+def test_write_rows_csv_header_and_empty_rows(tmp_path):
+    row = AgentRow("random", 1.0, 0.1, 1.5, 0.2, 0.03)
+    data = write_rows_csv([row], tmp_path / "a.csv").read_bytes()
+    assert (
+        data == b"policy,test_mean,test_ci,train_mean,train_ci,p_vs_agent\r\nrandom,1.0,0.1,1.5,0.2,0.03\r\n"
+    )
+    empty = write_rows_csv([], tmp_path / "sub" / "e.csv")
+    assert empty.exists() and empty.read_bytes() == b""
+
+
+def test_split_env_queues_only_its_experiments_and_is_seeded():
+    ds = cached_dataset(SMALL, 0)
+    idx = np.arange(0, 40, 3)
+    env = split_env(ds, idx, **AGENT_ENV_KWARGS)
+    _, info = env.reset(seed=5)
+    queued = info["queue"][info["queue"] >= 0]
+    assert queued.size == 8 and set(queued.tolist()) <= set(idx.tolist())
+    _, again = env.reset(seed=5)
+    np.testing.assert_array_equal(again["queue"], info["queue"])
+    np.testing.assert_array_equal(env.action_masks(), again["action_mask"])
+    _, other = env.reset(seed=6)
+    assert not np.array_equal(other["queue"], info["queue"])
+
+
+def test_wall_clock_stop():
+    assert WallClockStop(0.0, model=None, progress=False)({}, {}) is False
+    assert WallClockStop(1.0, model=None, progress=False)({}, {}) is True
+
+
+def test_train_queue_agent_and_compare_on_shared_episodes(tmp_path):
+    pytest.importorskip("sb3_contrib")
+    small = dict(n_steps=128, batch_size=64, n_epochs=1)
+    agent = train_queue_agent(
+        minutes=5.0, total_timesteps=256, n_envs=2, hyperparams=small, out=tmp_path, progress=False
+    )
+    assert isinstance(agent, QueueAgentResult)
+    assert agent.timesteps == 256 and agent.model_path == tmp_path / "maskable_ppo_interleaving_split0.zip"
+    assert agent.model_path.exists()
+    _, te = stratified_splits(agent.dataset.success, 1, 0.1, 0)[0]  # the protocol's split 0
+    np.testing.assert_array_equal(agent.test_idx, te)
+    assert np.intersect1d(agent.train_idx, agent.test_idx).size == 0
+    assert agent.train_idx.size + agent.test_idx.size == len(agent.dataset)
+    assert agent.env_kwargs == {**AGENT_ENV_KWARGS, "flatten": True}
+    rows = compare_agent_with_schedulers(agent, schedulers=("random", "upper_bound"), episodes=10)
+    assert all(isinstance(r, AgentRow) for r in rows)
+    assert [r.policy for r in rows] == ["maskable_ppo", "random", "upper_bound"]
+    assert math.isnan(rows[0].p_vs_agent) and all(0.0 <= r.p_vs_agent <= 1.0 for r in rows[1:])
+    # Same episodes for every policy: the upper bound deploys the successes first (equal costs).
+    assert rows[2].test_mean >= max(r.test_mean for r in rows[:2])
+    assert rows[2].train_mean >= max(r.train_mean for r in rows[:2])
+    md = agent_markdown(rows, agent)
+    assert "| upper_bound |" in md and "256 steps" in md

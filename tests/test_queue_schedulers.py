@@ -8,16 +8,16 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from labsched.baselines.queue_schedulers import (
+from labsched.baselines.queue.schedulers import (
     QUEUE_SCHEDULERS,
     ObservationLayout,
     QueueView,
     make_queue_scheduler,
     rank_rows,
 )
-from labsched.envs.experiment_queue import ExperimentQueueEnv
-from labsched.envs.queue_features import cached_dataset
-from labsched.envs.search_world import QueueWorldSpec
+from labsched.envs.queue.experiment_queue import ExperimentQueueEnv
+from labsched.envs.queue.features import cached_dataset
+from labsched.envs.queue.search_world import QueueWorldSpec
 
 SPEC = QueueWorldSpec(n_queries=150, docs_per_query=12, log_sessions=5_000, n_experiments=24)
 AB_SPEC = QueueWorldSpec(
@@ -65,7 +65,7 @@ def _episode(env, sched, seed):
 def test_registry_names_and_unknown_name_lists_known():
     expected = {"random", "dcg", "err", "cm", "feature", "explore", "lr", "lgbm", "svm", "pgbm"}
     assert expected | {"upper_bound", "oracle"} == set(QUEUE_SCHEDULERS)
-    with pytest.raises(ValueError, match=r"known: .*lgbm.*pgbm"):
+    with pytest.raises(ValueError, match=r"known queue schedulers: .*lgbm.*pgbm.*did you mean 'pgbm'"):
         make_queue_scheduler("gbdt")
     assert make_queue_scheduler("UB").name == "upper_bound"
     assert make_queue_scheduler(" Rnd ").name == "random"
@@ -285,7 +285,7 @@ def test_logistic_l1_is_sparse_and_fits_the_training_labels():
 
 
 def test_pairwise_learners_order_training_pairs():
-    from labsched.baselines.queue_schedulers import _ordered_pairs
+    from labsched.baselines.queue.learned import _ordered_pairs
 
     i, j = _ordered_pairs(np.array([0.2, -0.1, 0.2, 0.5]))
     assert sorted(zip(i.tolist(), j.tolist(), strict=True)) == [(0, 1), (2, 1), (3, 0), (3, 1), (3, 2)]

@@ -25,3 +25,15 @@ def test_quickstart_is_exactly_two_commands():
     assert len(commands) == 2
     assert "labsched cpe-table" in commands[0]
     assert "pytest" in commands[1] and commands[1].startswith("pip install torch==2.13.0")
+
+
+def test_campaign_example_runs(tmp_path, monkeypatch):
+    """The campaign section's code runs as written (in a scratch folder)."""
+    import pytest
+
+    pytest.importorskip("plotly")
+    text = README.read_text()
+    section = re.search(r"## Running a real campaign.*?```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(section, str(README), "exec"), {})
+    assert (tmp_path / "bench.db").is_file() and (tmp_path / "report.html").stat().st_size > 100_000

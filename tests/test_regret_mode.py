@@ -8,7 +8,7 @@ import pytest
 
 import labsched
 from labsched import LabSpec, baselines
-from labsched.envs.objectives import make_objective
+from labsched.envs.bo.objectives import make_objective
 
 SMALL = LabSpec(n_experiments=8, n_labs=4, horizon=4.0)
 

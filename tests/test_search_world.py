@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from labsched.envs.search_world import (
+from labsched.envs.queue.search_world import (
     TEAM_A,
     TEAM_B,
     QueueWorldSpec,

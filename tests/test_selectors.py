@@ -1,4 +1,4 @@
-"""Tests of the batch selectors ``labsched.envs.selectors`` (the paper's ``SelectBatch``)."""
+"""Tests of the batch selectors ``labsched.envs.bo.selectors`` (the paper's ``SelectBatch``)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from labsched.envs import selectors as sel
-from labsched.envs.gp import GaussianProcess
-from labsched.envs.objectives import make_objective
-from labsched.envs.selectors import (
+from labsched.envs.bo import acquisition as acq_mod
+from labsched.envs.bo.gp import GaussianProcess
+from labsched.envs.bo.objectives import make_objective
+from labsched.envs.bo.selectors import (
     SELECTORS,
     KrigingBelieverEI,
     RandomSelector,
@@ -23,8 +23,9 @@ from labsched.envs.selectors import (
     k_medoids,
     make_selector,
 )
+from labsched.envs.bo.selectors import simulation_matching as sm_mod
 
-NAMES = ("kb-ei", "thompson", "simulation-matching", "random")
+NAMES = ("kb-ei", "thompson", "simulation-matching", "mes", "ivr", "random")
 COSINES = make_objective("cosines")
 HARTMANN6 = make_objective("hartmann6")
 
@@ -171,7 +172,7 @@ def test_expected_improvement_zero_std():
 
 
 def test_posterior_snapshot_matches_gp_and_gradient(gp6):
-    post = sel._Posterior(gp6)
+    post = acq_mod.Posterior(gp6)
     rng = np.random.default_rng(0)
     U = rng.random((30, 6))
     b = gp6.bounds
@@ -179,7 +180,7 @@ def test_posterior_snapshot_matches_gp_and_gradient(gp6):
     m2, s2 = post.mean_std(U)
     np.testing.assert_allclose(m2, mean, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(s2, std, rtol=1e-8, atol=1e-10)
-    inc = sel._incumbent(gp6)
+    inc = acq_mod.incumbent(gp6)
     # near the observations, where EI is not vanishingly small
     for u in unit(gp6, gp6.X[:4]) + 0.05:
         value, grad = post.ei_and_grad(u, inc)
@@ -199,14 +200,14 @@ def ei_on_grid(gp: GaussianProcess, n: int = 301) -> tuple[np.ndarray, np.ndarra
     g = np.linspace(0.0, 1.0, n)
     G = np.array(list(itertools.product(g, g)))
     mean, std = gp.predict(G)
-    return G, expected_improvement(mean, std, sel._incumbent(gp))
+    return G, expected_improvement(mean, std, acq_mod.incumbent(gp))
 
 
 def test_kb_ei_single_pick_maximises_ei(gp2):
     _, ei = ei_on_grid(gp2)
     x = KrigingBelieverEI().select(gp2, None, 1, np.random.default_rng(0))
     mean, std = gp2.predict(x)
-    assert float(expected_improvement(mean, std, sel._incumbent(gp2))[0]) >= 0.999 * ei.max()
+    assert float(expected_improvement(mean, std, acq_mod.incumbent(gp2))[0]) >= 0.999 * ei.max()
 
 
 @pytest.mark.parametrize("liar", ["mean", "min", "max"])
@@ -332,7 +333,7 @@ def test_simulation_matching_k1_is_ei_argmax_over_candidates():
 
     x = TinySM(n_refine=0).select(gp, None, 1, np.random.default_rng(0))
     mean, std = gp.predict(cands)
-    best = cands[np.argmax(expected_improvement(mean, std, sel._incumbent(gp)))]
+    best = cands[np.argmax(expected_improvement(mean, std, acq_mod.incumbent(gp)))]
     np.testing.assert_allclose(x[0], best)
 
 
@@ -377,8 +378,8 @@ def test_simulated_posterior_equals_gp_conditioned_on_simulated_outcomes(policy)
     mean0, cov0 = gp.predict_cov(X)
     F = gp.sample_posterior(X, 3, rng)
     scale = gp.standardization[1]
-    inc = sel._incumbent(gp)
-    chosen, mu, var = sel._simulate_policy(
+    inc = acq_mod.incumbent(gp)
+    chosen, mu, var = sm_mod.simulate_policy(
         mean0,
         cov0,
         F,
@@ -397,7 +398,7 @@ def test_simulated_posterior_equals_gp_conditioned_on_simulated_outcomes(policy)
             if policy == "ei":
                 acq = expected_improvement(mean_t, std_t, incumbent)
             else:
-                acq = sel._probability_of_improvement(mean_t, std_t, incumbent + 0.01 * scale)
+                acq = acq_mod.probability_of_improvement(mean_t, std_t, incumbent + 0.01 * scale)
             acq[chosen[s][: list(chosen[s]).index(j)]] = -np.inf
             assert acq[j] >= acq.max() - 1e-9
             model.add(X[j], F[s, j])
@@ -515,7 +516,7 @@ def test_registry_and_aliases():
 
 
 def test_make_selector_errors():
-    with pytest.raises(ValueError, match=r"known names: .*kb-ei.*simulation-matching"):
+    with pytest.raises(ValueError, match=r"known selectors: .*kb-ei.*simulation-matching"):
         make_selector("bogus")
     with pytest.raises(ValueError, match="options"):
         make_selector(RandomSelector(), min_distance=0.1)
@@ -533,7 +534,7 @@ def test_selector_is_abstract():
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
-        ({"k": 0}, ValueError, "k must be >= 1"),
+        ({"k": 0}, ValueError, "k must be an integer >= 1"),
         ({"k": 1.5}, TypeError, "k must be an integer"),
         ({"k": True}, TypeError, "k must be an integer"),
         ({"X_pending": np.zeros((2, 3))}, ValueError, "X_pending must have shape"),
@@ -578,7 +579,7 @@ def test_k_medoids_errors():
         k_medoids(P, 6)
     with pytest.raises(ValueError, match="exceeds"):
         k_medoids(P, 2, allowed=np.array([True, False, False, False, False]))
-    with pytest.raises(ValueError, match="k must be >= 1"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         k_medoids(P, 0)
     with pytest.raises(ValueError, match="weights must be non-negative"):
         k_medoids(P, 2, weights=[1, 1, -1, 1, 1])

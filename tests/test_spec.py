@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from labsched import LabSpec
-from labsched.envs.durations import Deterministic, Gamma, TruncatedNormal
+from labsched.envs.labs.durations import Deterministic, Gamma, TruncatedNormal
 
 
 def test_defaults_are_the_papers_setting():

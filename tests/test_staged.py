@@ -1,4 +1,4 @@
-"""Tests of the offline staged scheduler (``labsched.baselines.staged``).
+"""Tests of the offline staged scheduler (``labsched.baselines.labs.staged``).
 
 Covers the theory of section 4.1 of Azimi, Fern & Fern (Proposition 1, Equation 1, Lemma 1,
 Algorithm 1) by brute force, and the replaying agent in the Gymnasium environment.
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import labsched  # noqa: F401  (registers the environment)
-from labsched.baselines.staged import (
+from labsched.baselines.labs.staged import (
     OfStaged,
     StagedPlan,
     max_prob_uniform,
@@ -23,7 +23,7 @@ from labsched.baselines.staged import (
     staged_cpe,
     uniform_sizes,
 )
-from labsched.envs.durations import (
+from labsched.envs.labs.durations import (
     Deterministic,
     DurationModel,
     Gamma,
@@ -31,7 +31,7 @@ from labsched.envs.durations import (
     TruncatedNormal,
     Uniform,
 )
-from labsched.envs.spec import LabSpec
+from labsched.envs.labs.spec import LabSpec
 
 ENV_ID = "labsched/ConcurrentLabs-v0"
 LOG_CONCAVE = [TruncatedNormal(), Gamma(10.0, 0.1), Uniform(0.5, 1.5)]

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
-from labsched.envs.concurrent_labs import ConcurrentLabsEnv
+from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
 from labsched.evaluation import sweep
 from labsched.evaluation.sweep import (
     COLUMNS,
@@ -378,7 +378,7 @@ def test_trained_agents_are_loaded_with_their_class(tiny_models):
 
 def test_trained_agent_with_wrong_lab_count_is_rejected(tiny_models):
     cell = Cell(scheduler="ppo", agent_path=str(tiny_models / "ppo_flat.zip"), n_labs=5, selector="random")
-    with pytest.raises(ValueError, match="observation shape"):
+    with pytest.raises(ValueError, match="observations of shape"):
         run_cell(cell)
 
 
@@ -401,7 +401,7 @@ def test_labsched_train_output_is_loaded_with_features_and_normalisation(tmp_pat
     assert [f.name for f in sweep._agent_files(sweep.resolve_agent_path(out))] == [
         "best_model.zip",
         "agent.json",
-        "best_model_vecnormalize.pkl",
+        "best_model_vecnormalize.npz",
     ]
     agent, flat, maskable = build_agent(cell, cell.spec())
     assert type(agent).__name__ == "LoadedAgent" and agent.features and agent.normalizer is not None

@@ -8,9 +8,8 @@ import math
 import pytest
 
 from labsched.cli import main
-from labsched.evaluation import figure1 as f1
-from labsched.evaluation.sweep import load_results, run_cell
-from labsched.evaluation.table2 import (
+from labsched.evaluation.labs import figure1 as f1
+from labsched.evaluation.labs.table2 import (
     PAPER_REGRET,
     PAPER_SPREAD,
     summarise_table2,
@@ -18,6 +17,7 @@ from labsched.evaluation.table2 import (
     table2_markdown,
     table2_scaling,
 )
+from labsched.evaluation.sweep import load_results, run_cell
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

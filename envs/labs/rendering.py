@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .concurrent_labs import ConcurrentLabsEnv, ExperimentRecord
+from labsched.envs._lib.reporting import pyplot as _pyplot
+from labsched.envs._lib.reporting import save_figure
+from labsched.envs.labs.records import ExperimentRecord
+from labsched.envs.labs.spec import LabSpec
+
+
+class ConcurrentLabsEnv(Protocol):
+    """What rendering reads of an environment (``ConcurrentLabsEnv`` provides it)."""
+
+    lab_spec: LabSpec
+
+    @property
+    def time(self) -> float: ...
+
+    def execution_log(self) -> tuple[ExperimentRecord, ...]: ...
+
+    def running_records(self) -> tuple[ExperimentRecord, ...]: ...
+
 
 __all__ = ["close_figures", "gantt_figure", "render_ansi", "render_gantt", "save_figure"]
 
@@ -134,27 +149,3 @@ def render_gantt(env: ConcurrentLabsEnv) -> np.ndarray:
 def close_figures(env: ConcurrentLabsEnv) -> None:
     """Nothing is kept open between renders; present for symmetry with ``Env.close``."""
     return None
-
-
-def save_figure(fig: Any, path: str | Path) -> Path:
-    """Lay out ``fig``, write it to ``path`` (creating its folder), close it, return the path."""
-    plt = _pyplot()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError(
-            "rgb_array rendering and plots need matplotlib: pip install 'labsched[plot]'"
-        ) from exc
-    return plt

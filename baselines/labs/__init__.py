@@ -1,0 +1,1 @@
+"""Schedulers of the concurrent-labs problem (the paper's and synthetic ones)."""

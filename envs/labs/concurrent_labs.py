@@ -1,0 +1,576 @@
+"""Concurrent stochastic-duration experiments as a Gymnasium environment."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import ResetNeeded
+
+from labsched.envs import bo
+from labsched.envs._lib.validation import check_bool
+from labsched.envs.labs.durations import DurationModel
+from labsched.envs.labs.engine import TIME_RTOL, time_tolerance
+from labsched.envs.labs.records import ExperimentRecord
+from labsched.envs.labs.rendering import close_figures, render_ansi, render_gantt
+from labsched.envs.labs.spec import LabSpec
+
+__all__ = ["ConcurrentLabsEnv", "ExperimentRecord"]
+
+
+class ConcurrentLabsEnv(gym.Env):
+    """Scheduling ``n`` stochastic-duration experiments on ``l`` labs before horizon ``h``.
+
+    Azimi, Fern & Fern's budgeted setting: ``l`` labs run experiments concurrently, durations
+    are i.i.d. from a known law ``p_d``, at most ``n`` experiments may be run and results count
+    only if they complete by ``h``. The agent decides *when* and *how many* experiments to start;
+    which inputs they test is the business of a selector (CPE mode needs none).
+
+    ## Time and decision points
+    Time is continuous. The agent acts at the decision points ``0, Delta, 2 Delta, ...``
+    (``Delta = spec.epoch``) and, when ``decide_on_completion`` is true (the default), also at the
+    exact moment any experiment completes, so that an online policy can refill a lab the
+    instant it frees. Between decision points each completion is processed at its exact time;
+    simultaneous completions are processed together. All ``n`` durations are drawn at
+    :meth:`reset` in start order, so the ``i``-th experiment started has the same duration under
+    every policy for a given seed (common random numbers).
+
+    ## Action space
+    ``Discrete(l + 1)``: start ``k`` new experiments now, in the lowest-numbered free labs.
+    ``k`` is valid when ``k <= free labs`` and ``k <= n - started``; :meth:`action_masks` and
+    ``info["action_mask"]`` give the valid set (``k = 0`` is always valid). An invalid ``k``
+    is, with ``invalid_action="clip"`` (default), reduced to the largest valid number and
+    reported in ``info["clipped"]``; with ``invalid_action="raise"`` it raises ``ValueError``.
+
+    ## Observation space
+    A ``Dict`` (keys in Gymnasium's sorted order), all values ``float32`` except ``busy``:
+
+    | key                | shape | range          | meaning                                         |
+    |--------------------|-------|----------------|-------------------------------------------------|
+    | ``busy``           | (l,)  | {0, 1} (int8)  | lab ``i`` is running an experiment              |
+    | ``completed``      | (1,)  | [0, 1]         | completed experiments / n                       |
+    | ``elapsed``        | (l,)  | [0, h / E[D]]  | running time of lab ``i``'s experiment / E[D]    |
+    | ``remaining_budget``| (1,) | [0, 1]         | (n - started) / n                               |
+    | ``remaining_time`` | (1,)  | [0, 1]         | (h - t) / h                                     |
+    | ``started``        | (1,)  | [0, 1]         | started experiments / n                         |
+
+    Counts are exact after ``round(x * n)``. With ``flatten=True`` the observation is the
+    ``float32`` vector ``gymnasium.spaces.flatten`` makes of that dict (length ``2 l + 4``,
+    same order), so ``MlpPolicy`` works directly.
+
+    ## Rewards
+    ``reward="cpe"``: when an experiment completes by ``h`` the reward is its prior count (the
+    number of experiments completed when it was started), so the return of an episode is the
+    cumulative prior experiments (CPE) of the completed set. ``normalize_reward=True`` divides by
+    the sequential maximum ``n (n - 1) / 2``.
+
+    ``reward="regret"`` runs the budgeted Bayesian optimisation the schedule drives (section 6
+    of the paper): ``objective`` (a registered name such as ``"hartmann3"``, an ``Objective``,
+    default ``"cosines"``) is optimised by a GP; every started experiment gets its input from
+    ``selector`` (``"kb-ei"``, ``"simulation-matching"``, ``"thompson"``, ``"random"`` or an
+    object with ``select(gp, X_pending, k, rng)``) at the moment it starts, and its outcome
+    (plus Gaussian noise of std ``noise_std``) joins the GP when it completes. The episode starts
+    from ``n_initial`` random observations (the paper's 5 for d <= 3, 20 otherwise). The reward
+    is 0 until the last step, which pays minus the regret: the optimum minus the true value at the
+    predicted best observed input (highest posterior mean). An ``objective`` given with
+    ``reward="cpe"`` runs the same optimisation while rewarding CPE, so ``info["regret"]`` is
+    reported in both modes. ``reward="information"`` runs the same optimisation and its last step
+    pays minus the integrated posterior variance of the GP over a fixed Sobol' set of the box
+    (``info["integrated_variance"]``; ``info["rmse"]`` is the posterior mean's error against the
+    true function on that set; both are reported in every mode with an objective). ``gp``:
+    ``"paper"`` (fixed kernel width), ``"fit"`` (marginal likelihood) or ``GPHyperparameters``.
+    Same seed, same initial design, same noise draws.
+
+    ## Episode end
+    ``terminated=True`` when all ``n`` experiments have completed or time reaches ``h``;
+    experiments still running at ``h`` are lost. ``truncated`` is always False (the remaining
+    time is part of the observation).
+
+    ## Info
+    Every step: ``cpe`` (running, unnormalised), ``completed``, ``started``, ``running``,
+    ``time``, ``action_mask``, ``clipped``. At the end also ``log`` (tuple of
+    :class:`ExperimentRecord` of the completed experiments, in completion order) and
+    ``unfinished`` (records of experiments still running at ``h``, ``end=None``); with an
+    objective also ``regret``, ``best_x``, ``best_value``, ``X`` and ``y`` (all observed inputs
+    and outcomes, initial design first) and ``n_initial``.
+
+    ## Rendering
+    ``"ansi"``: a compact text picture of labs and time. ``"rgb_array"``: a Gantt chart of the
+    execution so far (needs matplotlib, imported lazily).
+
+    Args:
+        spec: the problem (defaults to the paper's setting ``LabSpec()``).
+        decide_on_completion: add a decision point at every completion time.
+        invalid_action: ``"clip"`` or ``"raise"``.
+        reward: ``"cpe"``.
+        normalize_reward: divide CPE rewards by ``n (n - 1) / 2``.
+        flatten: return the flat ``Box`` observation instead of the ``Dict``.
+        render_mode: ``None``, ``"ansi"`` or ``"rgb_array"``.
+        **overrides: individual ``LabSpec`` fields (``n_labs=4``, ``horizon=6.0``, ...).
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        spec: LabSpec | None = None,
+        *,
+        decide_on_completion: bool = True,
+        invalid_action: Literal["clip", "raise"] = "clip",
+        reward: Literal["cpe", "regret", "information"] = "cpe",
+        normalize_reward: bool = False,
+        objective: Any = None,
+        selector: Any = "kb-ei",
+        noise_std: float = 0.0,
+        n_initial: int | None = None,
+        gp: Any = "paper",
+        flatten: bool = False,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        if spec is None:
+            spec = LabSpec()
+        elif not isinstance(spec, LabSpec):
+            raise TypeError(f"spec must be a labsched.LabSpec, got {type(spec).__name__}")
+        if overrides:
+            spec = spec.replace(**overrides)
+        if invalid_action not in ("clip", "raise"):
+            raise ValueError(f"invalid_action must be 'clip' or 'raise', got {invalid_action!r}")
+        if reward not in ("cpe", "regret", "information"):
+            raise ValueError(f"reward must be one of ['cpe', 'regret', 'information'], got {reward!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
+            )
+        self.lab_spec: LabSpec = spec
+        self.decide_on_completion = check_bool("decide_on_completion", decide_on_completion)
+        self.invalid_action = invalid_action
+        self.reward_mode = reward
+        self.normalize_reward = check_bool("normalize_reward", normalize_reward)
+        self.flatten = check_bool("flatten", flatten)
+        self.render_mode = render_mode
+
+        n, nl, h = spec.n_experiments, spec.n_labs, spec.horizon
+        self._n, self._l, self._h, self._epoch = n, nl, h, spec.epoch
+        self._dist: DurationModel = spec.duration
+        self._mean = float(spec.duration.mean)
+        self._inv_mean = 1.0 / self._mean
+        # Read-only mask templates, copied into every info: masks[k] allows actions 0..k.
+        self._masks = _mask_templates(nl)
+        # Read-only (1,)-arrays of c / n, the templates of the count fields.
+        self._fractions = [_readonly(np.array([c / n], dtype=np.float32)) for c in range(n + 1)]
+        self._rt_template = np.zeros(1, dtype=np.float32)
+        self._reward_scale = 1.0 / max(spec.max_cpe, 1) if self.normalize_reward else 1.0
+        if reward in ("regret", "information") and objective is None:
+            objective = "cosines"
+        self._bo = None
+        if objective is not None:
+            self._bo = bo.BOEpisode(
+                objective,
+                bo.make_selector(selector),
+                n,
+                n_initial=n_initial,
+                noise_std=noise_std,
+                gp=gp,
+            )
+
+        # Decision point j is at j * epoch, the horizon from the first point at or past it
+        # (engine.grid_time, inlined in _advance); event times closer than _tol are one instant.
+        self._grid_cut = h - TIME_RTOL * h
+        self._tol = time_tolerance(h)
+        self.action_space = spaces.Discrete(nl + 1)
+        self.dict_observation_space = _dict_observation_space(nl, h, self._mean)
+        if self.flatten:
+            self.observation_space = spaces.flatten_space(self.dict_observation_space)
+        else:
+            self.observation_space = self.dict_observation_space
+
+        self._reset_state()
+        self._done = True  # no episode yet: step() before reset() raises ResetNeeded
+        self._has_reset = False
+
+    # ------------------------------------------------------------------ state
+    def _reset_state(self) -> None:
+        nl = self._l
+        self._t = 0.0
+        self._next_grid = 1
+        self._lab_start = [0.0] * nl
+        self._lab_end = [math.inf] * nl
+        self._lab_prior = [0] * nl
+        self._lab_index = [-1] * nl
+        self._busy = [0] * nl
+        self._n_running = 0
+        self._started = 0
+        self._completed = 0
+        self._cpe = 0
+        self._log: list[ExperimentRecord] = []
+        self._durations: list[float] = []
+        self._busy_np = np.zeros(nl, dtype=np.int8)
+        self._elapsed_scale = np.zeros(nl)  # 1 / E[D] for busy labs, 0 for idle ones
+        self._elapsed_offset = np.zeros(nl)  # start / E[D] for busy labs
+        self._next_end = math.inf
+        self._done = False
+        self._event = False
+        self._refresh_event_fields()
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Start a new episode.
+
+        Args:
+            seed: seeds ``self.np_random``, the only source of randomness.
+            options: ``{"durations": [...]}`` forces the ``n`` durations (in start order),
+                e.g. to replay an execution or share draws between schedulers;
+                ``{"initial_points": X0}`` forces the initial design when the env runs an
+                optimisation (an objective, or ``reward="regret"`` / ``"information"``).
+
+        Returns:
+            The first observation and the info dict.
+
+        Raises:
+            TypeError: when ``options`` is not a dict (or None).
+            ValueError: for an unknown option key or a bad value.
+        """
+        self._check_options(options)
+        super().reset(seed=seed)
+        self._reset_state()
+        self._has_reset = True
+        forced = None if options is None else options.get("durations")
+        if forced is not None:
+            d = np.asarray(forced, dtype=float)
+            if d.shape != (self._n,) or not np.all(np.isfinite(d)) or np.any(d <= 0):
+                raise ValueError(
+                    f"options['durations'] must be {self._n} finite durations > 0, got shape {d.shape}"
+                )
+            self._durations = d.tolist()
+        else:
+            self._durations = np.asarray(self._dist.sample(self.np_random, self._n)).tolist()
+        if self._bo is not None:
+            self._bo.reset(self.np_random, None if options is None else options.get("initial_points"))
+        return self._observation(), self._info(False)
+
+    def _check_options(self, options: Any) -> None:
+        """Refuse a non-dict ``options`` and keys :meth:`reset` does not know (typos included)."""
+        if options is None:
+            return
+        known = ("durations", "initial_points") if self._bo is not None else ("durations",)
+        if not isinstance(options, dict):
+            raise TypeError(
+                f"reset options must be a dict with keys among {list(known)} (or None), "
+                f"got {type(options).__name__}"
+            )
+        unknown = sorted(str(k) for k in options if k not in known)
+        if unknown:
+            extra = (
+                ""
+                if self._bo is not None
+                else "; 'initial_points' needs an optimisation (an objective, or reward='regret' or "
+                "'information')"
+            )
+            raise ValueError(f"unknown reset option(s) {unknown}; known: {list(known)}{extra}")
+
+    # ------------------------------------------------------------------ API
+    def action_masks(self) -> np.ndarray:
+        """Boolean mask of valid actions ``k = 0..l`` (sb3-contrib's MaskablePPO convention)."""
+        return self._masks[self._max_valid()].copy()
+
+    def _max_valid(self) -> int:
+        return min(self._l - self._n_running, self._n - self._started)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        if self._done:
+            if not self._has_reset:
+                raise ResetNeeded("step() called before reset(); call reset() first")
+            raise RuntimeError("step() called after the episode ended; call reset() first")
+        nl = self._l
+        k = action if action.__class__ is int and 0 <= action <= nl else _as_count(action, nl)
+        max_valid = min(nl - self._n_running, self._n - self._started)
+        clipped = False
+        if k > max_valid:
+            if self.invalid_action == "raise":
+                raise ValueError(
+                    f"invalid action {k}: at most {max_valid} experiments can start now "
+                    f"(free labs={nl - self._n_running}, "
+                    f"unstarted experiments={self._n - self._started})"
+                )
+            requested, k, clipped = k, max_valid, True
+        if k:
+            self._start(k)
+        reward = self._advance()
+        if self._event:
+            self._refresh_event_fields()
+            self._event = False
+        done = self._done
+        info = {
+            "cpe": self._cpe,
+            "completed": self._completed,
+            "started": self._started,
+            "running": self._n_running,
+            "time": self._t,
+            "action_mask": self._masks[min(nl - self._n_running, self._n - self._started)].copy(),
+            "clipped": clipped,
+            "cost": 1.0 if done and self._completed < self._n else 0.0,
+        }
+        if clipped:
+            info["requested_action"] = requested
+        if done:
+            self._add_final_info(info)
+        if self.reward_mode == "regret":
+            reward = -info["regret"] if done else 0.0
+        elif self.reward_mode == "information":
+            reward = -info["integrated_variance"] if done else 0.0
+        else:
+            reward *= self._reward_scale
+        return self._observation(), reward, done, False, info
+
+    def _start(self, k: int) -> None:
+        t, busy, ends = self._t, self._busy, self._lab_end
+        i, completed = self._started, self._completed
+        for lab in range(self._l):
+            if not busy[lab]:
+                busy[lab] = 1
+                end = t + self._durations[i]
+                self._lab_start[lab] = t
+                ends[lab] = end
+                self._lab_prior[lab] = completed
+                self._lab_index[lab] = i
+                self._busy_np[lab] = 1
+                self._elapsed_scale[lab] = self._inv_mean
+                self._elapsed_offset[lab] = t * self._inv_mean
+                if end < self._next_end:
+                    self._next_end = end
+                i += 1
+                k -= 1
+                if k == 0:
+                    break
+        if self._bo is not None:
+            self._bo.start(list(range(self._started, i)))
+        self._n_running += i - self._started
+        self._started = i
+        self._event = True
+
+    def _advance(self) -> float:
+        """Move time to the next decision point, processing completions on the way."""
+        t_grid = self._next_grid * self._epoch
+        if t_grid > self._grid_cut:
+            t_grid = self._h
+        t_end = self._next_end
+        tol = self._tol
+        if self.decide_on_completion and t_end < t_grid - tol:
+            t_next = t_end
+        else:
+            t_next = t_grid
+            self._next_grid += 1
+        reward = 0
+        t_done = t_next + tol
+        if t_end <= t_done:
+            busy, ends = self._busy, self._lab_end
+            batch = []
+            for lab in range(self._l):
+                end = ends[lab]
+                if end <= t_done:
+                    prior = self._lab_prior[lab]
+                    reward += prior
+                    batch.append(
+                        ExperimentRecord(self._lab_index[lab], lab, self._lab_start[lab], end, prior)
+                    )
+                    busy[lab] = 0
+                    ends[lab] = math.inf
+                    self._busy_np[lab] = 0
+                    self._elapsed_scale[lab] = 0.0
+                    self._elapsed_offset[lab] = 0.0
+            if len(batch) > 1:
+                batch.sort(key=_end_key)
+            if self._bo is not None:
+                for rec in batch:
+                    self._bo.complete(rec.index)
+            self._log.extend(batch)
+            self._cpe += reward
+            self._completed += len(batch)
+            self._n_running -= len(batch)
+            self._next_end = min(ends)
+            self._event = True
+        self._t = t_next
+        if self._completed == self._n or t_next >= self._h:
+            self._done = True
+        return float(reward)
+
+    # ------------------------------------------------------------------ views
+    def _refresh_event_fields(self) -> None:
+        """Look up the cached templates of the count fields, which change only when
+        experiments start or end (copied into every observation: each step returns fresh
+        arrays)."""
+        fractions, n = self._fractions, self._n
+        self._event_fields = (
+            fractions[self._completed],
+            fractions[n - self._started],
+            fractions[self._started],
+        )
+
+    def _observation(self) -> Any:
+        t = self._t
+        # (t - start) / E[D] for busy labs, 0 for idle ones.
+        elapsed = (self._elapsed_scale * t - self._elapsed_offset).astype(np.float32)
+        remaining_time = max(self._h - t, 0.0) / self._h
+        if self.flatten:
+            n, started = self._n, self._started
+            return np.array(
+                [
+                    *self._busy,
+                    self._completed / n,
+                    *elapsed.tolist(),
+                    (n - started) / n,
+                    remaining_time,
+                    started / n,
+                ],
+                dtype=np.float32,
+            )
+        completed, remaining_budget, started_arr = self._event_fields
+        rt = self._rt_template.copy()
+        rt[0] = remaining_time
+        return {
+            "busy": self._busy_np.copy(),
+            "completed": completed.copy(),
+            "elapsed": elapsed,
+            "remaining_budget": remaining_budget.copy(),
+            "remaining_time": rt,
+            "started": started_arr.copy(),
+        }
+
+    def _info(self, final: bool) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "cpe": self._cpe,
+            "completed": self._completed,
+            "started": self._started,
+            "running": self._n_running,
+            "time": self._t,
+            "action_mask": self._masks[self._max_valid()].copy(),
+            "clipped": False,
+            "cost": 0.0,
+        }
+        if final:
+            self._add_final_info(info)
+        return info
+
+    def _add_final_info(self, info: dict[str, Any]) -> None:
+        info["log"] = tuple(self._log)
+        info["unfinished"] = self.running_records()
+        if self._bo is not None:
+            res = self._bo.result()
+            info["regret"] = res.regret
+            info["best_x"] = res.best_x
+            info["best_value"] = res.best_value
+            info["X"] = res.X
+            info["y"] = res.y
+            info["n_initial"] = res.n_initial
+            info["integrated_variance"] = res.integrated_variance
+            info["rmse"] = res.rmse
+
+    @property
+    def time(self) -> float:
+        """Current simulated time."""
+        return self._t
+
+    def execution_log(self) -> tuple[ExperimentRecord, ...]:
+        """Records of the experiments completed so far, in completion order."""
+        return tuple(self._log)
+
+    def running_records(self) -> tuple[ExperimentRecord, ...]:
+        """Records (``end=None``) of the experiments running now."""
+        return tuple(
+            ExperimentRecord(self._lab_index[i], i, self._lab_start[i], None, self._lab_prior[i])
+            for i in range(self._l)
+            if self._busy[i]
+        )
+
+    def render(self) -> str | np.ndarray | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
+            return None
+        if self.render_mode == "ansi":
+            return render_ansi(self)
+        return render_gantt(self)
+
+    def close(self) -> None:
+        close_figures(self)
+
+
+#: Largest float32: the observation's elapsed times (in mean durations) must fit.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+#: Up to this many labs every mask is a precomputed template (at most 66 kB); beyond, masks are
+#: windows of one strip, so that memory stays O(l) (l = 200,000 would need 40 GB of templates).
+_MASK_TEMPLATES_UP_TO = 256
+
+
+class _MaskWindows:
+    """``windows[k]``: a read-only view allowing actions ``0..k`` of ``l + 1``, from one strip of
+    ``l + 1`` True then ``l`` False (its window ``[l - k, 2 l + 1 - k)``)."""
+
+    def __init__(self, n_labs: int) -> None:
+        self._l = n_labs
+        self._strip = _readonly(np.arange(2 * n_labs + 1) <= n_labs)
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        return self._strip[self._l - k : 2 * self._l + 1 - k]
+
+
+def _mask_templates(n_labs: int) -> list[np.ndarray] | _MaskWindows:
+    """The masks of ``k = 0..l`` indexed by ``k`` (templates for small ``l``, windows beyond)."""
+    if n_labs > _MASK_TEMPLATES_UP_TO:
+        return _MaskWindows(n_labs)
+    return [_readonly(np.arange(n_labs + 1) <= k) for k in range(n_labs + 1)]
+
+
+def _dict_observation_space(n_labs: int, horizon: float, mean: float) -> spaces.Dict:
+    """The ``Dict`` observation space (see the class docstring).
+
+    Raises:
+        ValueError: when ``horizon / mean`` (the largest elapsed time, in mean durations) does not
+            fit in a float32.
+    """
+    if horizon / mean > _FLOAT32_MAX:
+        raise ValueError(
+            f"horizon / E[D] = {horizon / mean:.3g} must be at most {_FLOAT32_MAX:.3g}: the observation "
+            f"holds elapsed times in mean durations as float32 (horizon={horizon!r}, E[D]={mean!r}); "
+            "use a shorter horizon or rescale time"
+        )
+    unit = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+    return spaces.Dict(
+        {
+            "busy": spaces.MultiBinary(n_labs),
+            "completed": unit,
+            "elapsed": spaces.Box(0.0, np.float32(horizon / mean), shape=(n_labs,), dtype=np.float32),
+            "remaining_budget": unit,
+            "remaining_time": unit,
+            "started": unit,
+        }
+    )
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _as_count(action: Any, n_labs: int) -> int:
+    """Validate an action (an integer, or a one-element integer array as SB3 passes it)."""
+    if isinstance(action, np.ndarray) and action.size == 1:
+        action = action.reshape(()).item() if np.issubdtype(action.dtype, np.integer) else action
+    if isinstance(action, bool) or not isinstance(action, (int, np.integer)):
+        raise TypeError(
+            f"action must be an integer in [0, n_labs={n_labs}], got {action!r} ({type(action).__name__})"
+        )
+    k = int(action)
+    if not 0 <= k <= n_labs:
+        raise ValueError(f"action must be in [0, n_labs={n_labs}], got {k}")
+    return k
+
+
+def _end_key(rec: ExperimentRecord) -> tuple[float, int]:
+    return (rec.end if rec.end is not None else math.inf, rec.index)

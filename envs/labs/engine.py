@@ -1,0 +1,303 @@
+"""The event semantics of the concurrent-labs problem, and one batched NumPy engine that runs them.
+
+Semantics (shared by :class:`~labsched.envs.labs.concurrent_labs.ConcurrentLabsEnv`, the native
+vector environment and the Monte-Carlo simulations, and pinned together by tests):
+
+* **Decision grid.** Decision point ``j`` is at ``j * epoch``; the first point at or past
+  ``h - tol_grid`` is the horizon itself (:func:`grid_time`, computed lazily: no grid is stored).
+* **Time tolerance.** Two event times closer than ``tol = TIME_RTOL * h`` are the same instant
+  (:func:`time_tolerance`): floating-point round-off (``0.7000000000000001 + 1.0``) never splits a
+  true tie between a completion and a decision point or between two completions.
+* **Next event.** From time ``t`` the next decision point is the earliest completion ``e`` when
+  ``decide_on_completion`` is on and ``e < g - tol`` for the next grid point ``g``; otherwise ``g``.
+  Every experiment ending at or before ``t_next + tol`` completes there, all at once.
+* **Starts.** ``k`` experiments start in the lowest-numbered free labs; the ``i``-th experiment
+  started in an episode (start order) has the episode's ``i``-th duration (common random numbers).
+* **Prior count.** An experiment's prior count is the number of experiments completed when it
+  starts (completions at the same instant included); it scores that count if it completes by ``h``.
+* **End.** An episode ends when all ``n`` experiments have completed or time reaches ``h``.
+
+:class:`LabsBatch` holds ``E`` episodes as arrays (one row per episode, each with its own clock)
+and steps them in lockstep: one NumPy pass per step over all episodes, never a Python loop per
+episode. The vector environment drives it with the grid and horizon on; the Monte-Carlo
+simulations drive it event to event (``grid=False``), continuing past the horizon so that every
+started experiment gets its end time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labsched.envs.labs.spec import LabSpec
+
+__all__ = ["TIME_RTOL", "LabsBatch", "grid_time", "grid_times", "time_tolerance"]
+
+TIME_RTOL = 1e-9
+
+
+def time_tolerance(horizon: float) -> float:
+    """Event times closer than this are one instant: ``TIME_RTOL * horizon``."""
+    return TIME_RTOL * horizon
+
+
+def grid_time(j: int, epoch: float, horizon: float) -> float:
+    """Time of decision point ``j``: ``j * epoch``, or ``horizon`` from the first point at or past it."""
+    tj = j * epoch
+    return horizon if tj > horizon - TIME_RTOL * horizon else tj
+
+
+def grid_times(j: np.ndarray, epoch: float, horizon: float) -> np.ndarray:
+    """:func:`grid_time` of an integer array (elementwise, the same floating-point values)."""
+    tj = j * epoch
+    return np.where(tj > horizon - TIME_RTOL * horizon, horizon, tj)
+
+
+class LabsBatch:
+    """``E`` episodes of one spec as arrays, stepped together (see the module docstring).
+
+    Arrays are episode-minor, so that every per-lab or per-experiment operation is a contiguous
+    elementwise pass over the episodes (reductions over the short lab axis are then cheap). Per lab
+    (``(l, E)``): ``lab_end`` (``inf`` when idle), ``lab_start``, ``lab_prior``. Per experiment
+    (``(n, E)``, start order): ``durations``, ``exp_start`` (NaN until started), ``exp_prior``,
+    ``exp_lab``, and :attr:`exp_end` (``start + duration``). Per episode (``(E,)``): ``t``,
+    ``next_grid``, ``started``, ``completed``, ``running``, ``cpe``, ``done``.
+
+    Args:
+        spec: the problem.
+        n_episodes: ``E``.
+        decide_on_completion: completions are decision points (else only the grid is).
+        grid: use the decision grid and end episodes at the horizon; ``False`` runs event to event
+            (completion times only) with no horizon, for Monte-Carlo simulations.
+        n_labs: number of lab columns (default ``spec.n_labs``; a simulation of keep-``k``-busy
+            needs only ``k``).
+        track_experiments: keep the per-experiment arrays (start, prior, lab) that
+            :meth:`records` and the Monte-Carlo outcomes read; without them a start is cheaper.
+    """
+
+    def __init__(
+        self,
+        spec: LabSpec,
+        n_episodes: int,
+        *,
+        decide_on_completion: bool = True,
+        grid: bool = True,
+        n_labs: int | None = None,
+        track_experiments: bool = True,
+    ) -> None:
+        self.spec = spec
+        self.track_experiments = bool(track_experiments)
+        self.n_episodes = E = int(n_episodes)
+        self.n_labs = nl = spec.n_labs if n_labs is None else int(n_labs)
+        self.n = n = spec.n_experiments
+        self.horizon = spec.horizon
+        self.epoch = spec.epoch
+        self.tol = time_tolerance(spec.horizon)
+        self.decide_on_completion = bool(decide_on_completion)
+        self.grid = bool(grid)
+        self.inv_mean = 1.0 / float(spec.duration.mean)
+        self.lab_end = np.full((nl, E), np.inf)
+        self.lab_start = np.zeros((nl, E))
+        self.lab_prior = np.zeros((nl, E), dtype=np.int64)
+        self.durations = np.zeros((n, E))
+        self.exp_start = np.full((n, E), np.nan)
+        self.exp_prior = np.zeros((n, E), dtype=np.int64)
+        self.exp_lab = np.full((n, E), -1, dtype=np.int64)
+        self.t = np.zeros(E)
+        self.next_grid = np.ones(E, dtype=np.int64)
+        self.started = np.zeros(E, dtype=np.int64)
+        self.completed = np.zeros(E, dtype=np.int64)
+        self.running = np.zeros(E, dtype=np.int64)
+        self.cpe = np.zeros(E, dtype=np.int64)
+        self.done = np.zeros(E, dtype=bool)
+
+    # ------------------------------------------------------------------ episodes
+    def reset_rows(self, rows: np.ndarray | slice, durations: np.ndarray) -> None:
+        """Start new episodes in ``rows`` (indices, a bool mask or a slice) with ``(n, len(rows))``
+        durations in start order."""
+        self.lab_end[:, rows] = np.inf
+        self.lab_start[:, rows] = 0.0
+        self.lab_prior[:, rows] = 0
+        self.durations[:, rows] = durations
+        self.exp_start[:, rows] = np.nan
+        self.exp_prior[:, rows] = 0
+        self.exp_lab[:, rows] = -1
+        self.t[rows] = 0.0
+        self.next_grid[rows] = 1
+        self.started[rows] = 0
+        self.completed[rows] = 0
+        self.running[rows] = 0
+        self.cpe[rows] = 0
+        self.done[rows] = False
+
+    def max_valid(self) -> np.ndarray:
+        """``(E,)`` largest valid number of starts: ``min(free labs, unstarted experiments)``."""
+        return np.minimum(self.n_labs - self.running, self.n - self.started)
+
+    # ------------------------------------------------------------------ dynamics
+    def start(self, k: np.ndarray) -> None:
+        """Start ``k[e]`` experiments now in episode ``e`` (``0 <= k <= max_valid()``, unchecked)."""
+        if not self.track_experiments:
+            self._start_dense(k)
+            return
+        rows = np.flatnonzero(k)
+        if rows.size == 0:
+            return
+        E = self.n_episodes
+        free = self.lab_end[:, rows] == np.inf
+        kr = k[rows]
+        if kr.max() == 1:  # one start per episode: the first free lab
+            labs = free.argmax(axis=0)
+            idx = self.started[rows]
+        else:
+            rank = _running_count(free)
+            labs, sub = np.nonzero(free & (rank <= kr[None, :]))
+            idx = self.started[rows[sub]] + rank[labs, sub] - 1
+            rows = rows[sub]
+        flat_lab = labs * E + rows
+        flat_exp = idx * E + rows
+        t = self.t[rows]
+        end = t + self.durations.ravel()[flat_exp]
+        prior = self.completed[rows]
+        self.lab_end.ravel()[flat_lab] = end
+        self.lab_start.ravel()[flat_lab] = t
+        self.lab_prior.ravel()[flat_lab] = prior
+        self.exp_start.ravel()[flat_exp] = t
+        self.exp_prior.ravel()[flat_exp] = prior
+        self.exp_lab.ravel()[flat_exp] = labs
+        self.started += k
+        self.running += k
+
+    def _start_dense(self, k: np.ndarray) -> None:
+        """:meth:`start` on whole ``(l, E)`` arrays, without per-experiment records (fewer,
+        larger NumPy passes: the fast path of the vector environment)."""
+        free = self.lab_end == np.inf
+        rank = _running_count(free)
+        new = free & (rank <= k)
+        idx = np.minimum(self.started + rank - 1, self.n - 1)
+        t = self.t
+        end = t + np.take_along_axis(self.durations, idx, axis=0)
+        np.copyto(self.lab_end, end, where=new)
+        np.copyto(self.lab_start, np.broadcast_to(t, new.shape), where=new)
+        np.copyto(self.lab_prior, np.broadcast_to(self.completed, new.shape), where=new)
+        self.started += k
+        self.running += k
+
+    def advance(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Move episodes to their next decision point, completing experiments on the way.
+
+        Args:
+            rows: bool mask of the episodes to move (default: all).
+
+        Returns:
+            ``(E,)`` float rewards: the summed prior counts of the experiments completed (0 for
+            episodes not moved).
+        """
+        t_end = self.lab_end.min(axis=0)
+        if self.grid:
+            t_grid = grid_times(self.next_grid, self.epoch, self.horizon)
+            if self.decide_on_completion:
+                by_grid = t_end >= t_grid - self.tol
+                t_next = np.where(by_grid, t_grid, t_end)
+            else:
+                by_grid = np.ones(self.n_episodes, dtype=bool)
+                t_next = t_grid
+        else:
+            by_grid = np.zeros(self.n_episodes, dtype=bool)
+            t_next = np.where(t_end < np.inf, t_end, self.t)  # nothing running: stay
+        if rows is not None:
+            t_next = np.where(rows, t_next, -np.inf)
+            by_grid = by_grid & rows
+        fin = self.lab_end <= t_next + self.tol
+        n_fin = np.count_nonzero(fin, axis=0)
+        reward = (self.lab_prior * fin).sum(axis=0)
+        if n_fin.any():
+            np.copyto(self.lab_end, np.inf, where=fin)
+            self.completed += n_fin
+            self.running -= n_fin
+            self.cpe += reward
+        moved = rows if rows is not None else np.ones(self.n_episodes, dtype=bool)
+        self.t = np.where(moved, t_next, self.t)
+        self.next_grid += by_grid
+        if self.grid:
+            self.done |= moved & ((self.completed == self.n) | (self.t >= self.horizon))
+        else:
+            self.done |= (self.started == self.n) & (self.running == 0)
+        return reward.astype(float)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def exp_end(self) -> np.ndarray:
+        """``(n, E)`` end time of each experiment (``start + duration``; NaN until started)."""
+        return self.exp_start + self.durations
+
+    def elapsed(self) -> np.ndarray:
+        """``(l, E)`` float32 elapsed time of each lab's experiment in mean durations (0 when idle).
+
+        ``t / E[D] - start / E[D]``, the scalar environment's floating-point expression.
+        """
+        inv = self.inv_mean
+        busy = self.lab_end != np.inf
+        return np.where(busy, inv * self.t - self.lab_start * inv, 0.0).astype(np.float32)
+
+    def busy(self) -> np.ndarray:
+        """``(l, E)`` bool: lab running an experiment."""
+        return self.lab_end != np.inf
+
+    def remaining_time(self) -> np.ndarray:
+        """``(E,)`` ``max(h - t, 0) / h``."""
+        return np.maximum(self.horizon - self.t, 0.0) / self.horizon
+
+    def records(self, rows: np.ndarray) -> list[tuple[list[tuple], list[tuple]]]:
+        """``(completed, running)`` record tuples ``(index, lab, start, end, prior)`` per episode.
+
+        For each episode of ``rows``: the completed experiments in completion order (end time,
+        then start order) and the running ones in lab order with ``end=None``. One NumPy pass
+        for all the episodes; only the tuples are built in Python.
+        """
+        rows = np.asarray(rows)
+        n = self.n
+        index = np.arange(n)[:, None]
+        start = self.exp_start[:, rows]
+        end = start + self.durations[:, rows]
+        started = index < self.started[rows][None, :]
+        done = started & (end <= self.t[rows] + self.tol)
+        running = started & ~done
+        # Completed first, by (end, index); running next, by lab; unstarted last.
+        lab = self.exp_lab[:, rows]
+        key1 = np.where(done, end, np.where(running, np.inf, np.nan))
+        key2 = np.where(done, index, np.where(running, lab, n))
+        order = np.lexsort((key2, key1, ~done & ~running), axis=0)
+        cols = np.arange(rows.size)[None, :]
+        sorted_ = [a[order, cols].T.tolist() for a in (np.broadcast_to(index, start.shape), lab, start, end)]
+        prior = self.exp_prior[:, rows][order, cols].T.tolist()
+        n_done = done.sum(axis=0).tolist()
+        n_run = running.sum(axis=0).tolist()
+        out = []
+        for j, (idx, lb, st, en, pr) in enumerate(zip(*sorted_, prior, strict=True)):
+            d, r = n_done[j], n_run[j]
+            completed = list(zip(idx[:d], lb[:d], st[:d], en[:d], pr[:d], strict=True))
+            run = [
+                (i, b, t, None, q)
+                for i, b, t, q in zip(
+                    idx[d : d + r], lb[d : d + r], st[d : d + r], pr[d : d + r], strict=True
+                )
+            ]
+            out.append((completed, run))
+        return out
+
+
+def _running_count(mask: np.ndarray) -> np.ndarray:
+    """``np.cumsum(mask, axis=0)`` for a bool ``(l, E)`` array, fast for short lab axes.
+
+    NumPy's strided accumulate along axis 0 is slow; a row loop of contiguous additions is
+    several times faster while ``l`` is small.
+    """
+    n_rows = mask.shape[0]
+    dtype = np.int16 if n_rows < 2**15 else np.int64
+    if n_rows > 64:
+        return np.cumsum(mask.view(np.int8), axis=0, dtype=dtype)
+    out = np.empty(mask.shape, dtype=dtype)
+    out[0] = mask[0]
+    for j in range(1, n_rows):
+        np.add(out[j - 1], mask[j], out=out[j])
+    return out

@@ -1,0 +1,373 @@
+"""The concurrent-labs environment as a native Gymnasium vector environment (NumPy-batched)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from labsched.envs._lib.validation import check_bool, check_choice, check_int
+from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv, ExperimentRecord
+from labsched.envs.labs.engine import LabsBatch
+from labsched.envs.labs.spec import LabSpec
+
+__all__ = ["ConcurrentLabsVectorEnv", "make_vector_env"]
+
+_RESET_OPTIONS = ("durations",)
+
+
+class ConcurrentLabsVectorEnv(VectorEnv):
+    """``num_envs`` episodes of :class:`~labsched.envs.labs.concurrent_labs.ConcurrentLabsEnv`
+    stepped as one batched NumPy state (:class:`~labsched.envs.labs.engine.LabsBatch`).
+
+    Built by ``gymnasium.make_vec("labsched/ConcurrentLabs-v0", num_envs=N,
+    vectorization_mode="vector_entry_point", **kwargs)`` (the default mode for this id) or
+    directly. It takes the single environment's keyword arguments and follows its semantics
+    exactly: sub-environment ``i`` after ``reset(seed=s)`` is seeded with ``s + i`` (Gymnasium's
+    convention) and then produces, action for action, the observations, rewards, terminations and
+    infos the single environment produces after ``reset(seed=s + i)`` (a test pins the two
+    together over thousands of random episodes).
+
+    ## Spaces
+    ``single_observation_space`` and ``single_action_space`` are the single environment's
+    (``Dict`` or flat ``Box`` observation, ``Discrete(l + 1)`` actions); ``observation_space`` and
+    ``action_space`` are their batched forms (``MultiDiscrete`` actions, an array of ``N``
+    numbers of experiments to start). :meth:`action_masks` returns the ``(N, l + 1)`` bool masks.
+
+    ## Rewards and infos
+    As in the single environment (CPE reward, ``normalize_reward``), batched in Gymnasium's vector
+    info convention (each key an array with a ``_key`` mask): ``cpe``, ``completed``, ``started``,
+    ``running``, ``time``, ``action_mask``, ``clipped``, ``cost`` (1.0 on the final step of an
+    episode that did not complete all ``n`` experiments by ``h``), ``requested_action`` where an
+    action was clipped, and at the end of an episode ``log`` and ``unfinished`` (object arrays of
+    record tuples) for the sub-environments that ended.
+
+    ## Autoreset
+    ``metadata["autoreset_mode"]`` is ``autoreset_mode``: ``NEXT_STEP`` (Gymnasium's default: the
+    step after an episode ends resets that sub-environment, ignores its action and returns its
+    first observation with reward 0; what CleanRL-style loops expect) or ``SAME_STEP`` (the ending
+    step resets at once, returns the new first observation and puts the last one in
+    ``info["final_obs"]`` and the last info in ``info["final_info"]``; what stable-baselines3
+    expects, see :class:`labsched.agents.LabsVecEnv`).
+
+    Regret and information modes run a Gaussian process per episode and are not batched:
+    :func:`make_vector_env` returns Gymnasium's ``SyncVectorEnv`` of single environments for them.
+
+    Args:
+        num_envs: number ``N`` of sub-environments (>= 1).
+        spec: the problem (default: the paper's setting).
+        decide_on_completion: add a decision point at every completion time.
+        invalid_action: ``"clip"`` or ``"raise"`` (an invalid number of starts for any
+            sub-environment raises ``ValueError`` before any state changes).
+        normalize_reward: divide CPE rewards by ``n (n - 1) / 2``.
+        flatten: flat ``Box`` observations instead of ``Dict``.
+        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default) or ``AutoresetMode.SAME_STEP``.
+        episode_log: put ``log`` and ``unfinished`` in the final infos (building the records of
+            every ended episode is the largest cost of a step; training turns it off).
+        **overrides: individual ``LabSpec`` fields.
+    """
+
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        spec: LabSpec | None = None,
+        *,
+        decide_on_completion: bool = True,
+        invalid_action: Literal["clip", "raise"] = "clip",
+        normalize_reward: bool = False,
+        flatten: bool = False,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        episode_log: bool = True,
+        **overrides: Any,
+    ) -> None:
+        self.num_envs = check_int("num_envs", num_envs, 1)
+        # The single env validates the spec and the options and owns the space definitions.
+        self._single = ConcurrentLabsEnv(
+            spec,
+            decide_on_completion=decide_on_completion,
+            invalid_action=invalid_action,
+            normalize_reward=normalize_reward,
+            flatten=flatten,
+            **overrides,
+        )
+        self.lab_spec = spec = self._single.lab_spec
+        self.decide_on_completion = check_bool("decide_on_completion", decide_on_completion)
+        self.invalid_action = check_choice("invalid_action", invalid_action, ("clip", "raise"))
+        self.flatten = check_bool("flatten", flatten)
+        self.normalize_reward = check_bool("normalize_reward", normalize_reward)
+        self.autoreset_mode = _autoreset_mode(autoreset_mode)
+        self.episode_log = check_bool("episode_log", episode_log)
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+        self.render_mode = None
+        self.single_observation_space = self._single.observation_space
+        self.single_action_space = self._single.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._n, self._l = spec.n_experiments, spec.n_labs
+        self._reward_scale = 1.0 / max(spec.max_cpe, 1) if self.normalize_reward else 1.0
+        self._batch = LabsBatch(
+            spec,
+            self.num_envs,
+            decide_on_completion=self.decide_on_completion,
+            track_experiments=self.episode_log,
+        )
+        self._rngs: list[np.random.Generator] = [seeding.np_random()[0] for _ in range(self.num_envs)]
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._all_true = np.ones(self.num_envs, dtype=bool)
+        self._all_true.flags.writeable = False  # shared by every info mask that is all True
+        self._needs_reset = True
+        self._lab_range = np.arange(self._l + 1)
+
+    # ------------------------------------------------------------------ API
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset every sub-environment.
+
+        Args:
+            seed: ``s`` seeds sub-environment ``i`` with ``s + i``; a sequence gives one seed (or
+                ``None``) per sub-environment; ``None`` continues each sub-environment's generator.
+            options: ``{"durations": D}`` forces the durations, ``D`` of shape ``(N, n)``.
+        """
+        seeds = _seed_list(seed, self.num_envs)
+        for i, s in enumerate(seeds):
+            if s is not None:
+                self._rngs[i] = seeding.np_random(s)[0]
+        forced = _check_options(options, self.num_envs, self._n)
+        rows = np.arange(self.num_envs)
+        self._reset_rows(rows, forced)
+        self._autoreset[:] = False
+        self._needs_reset = False
+        return self._observation(), self._info(np.zeros(self.num_envs, dtype=bool))
+
+    def action_masks(self) -> np.ndarray:
+        """``(N, l + 1)`` bool: ``k`` is valid for sub-environment ``e`` when ``k <= max valid``."""
+        return self._lab_range[None, :] <= self._batch.max_valid()[:, None]
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Start ``actions[e]`` experiments in sub-environment ``e`` and move each to its next
+        decision point (see the class docstring for autoreset)."""
+        if self._needs_reset:
+            raise RuntimeError("step() called before reset(); call reset() first")
+        k = self._check_actions(actions)
+        batch = self._batch
+        resetting = None
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._autoreset.any():
+            resetting = self._autoreset
+        active = ~resetting if resetting is not None else self._all_true
+        max_valid = batch.max_valid()
+        clipped = k > max_valid
+        if resetting is not None:
+            clipped &= active
+        if clipped.any() and self.invalid_action == "raise":
+            e = int(np.flatnonzero(clipped)[0])
+            raise ValueError(
+                f"invalid action {int(k[e])} for sub-environment {e}: at most {int(max_valid[e])} "
+                f"experiments can start now (free labs={self._l - int(batch.running[e])}, "
+                f"unstarted experiments={self._n - int(batch.started[e])})"
+            )
+        requested = k
+        k = np.minimum(k, max_valid)
+        if resetting is not None:
+            k[resetting] = 0
+            self._reset_rows(np.flatnonzero(resetting), None)
+        batch.start(k)
+        reward = batch.advance(None if resetting is None else active) * self._reward_scale
+        terminated = batch.done & active
+        info = self._info(terminated, clipped, requested)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and terminated.any():
+            obs = self._same_step_reset(terminated, info)
+        else:
+            obs = self._observation()
+        self._autoreset = terminated.copy()
+        return obs, reward, terminated, np.zeros(self.num_envs, dtype=bool), info
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self._single.close()
+
+    # ------------------------------------------------------------------ internals
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        a = np.asarray(actions)
+        if a.shape != (self.num_envs,):
+            if a.shape == (self.num_envs, 1):
+                a = a[:, 0]
+            else:
+                raise ValueError(f"actions must have shape ({self.num_envs},), got {a.shape}")
+        if a.dtype.kind not in "iu":
+            if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
+                a = a.astype(np.int64)
+            else:
+                raise TypeError(f"actions must be integers in [0, n_labs={self._l}], got dtype {a.dtype}")
+        if a.size and (a.min() < 0 or a.max() > self._l):
+            raise ValueError(
+                f"actions must be in [0, n_labs={self._l}], got values in [{a.min()}, {a.max()}]"
+            )
+        return a.astype(np.int64, copy=False)
+
+    def _reset_rows(self, rows: np.ndarray, forced: np.ndarray | None) -> None:
+        if forced is not None:
+            durations = forced[rows].T
+        else:
+            durations = self.lab_spec.duration.sample_columns([self._rngs[i] for i in rows.tolist()], self._n)
+        self._batch.reset_rows(rows, durations)
+
+    def _observation(self) -> Any:
+        b, n, nl = self._batch, self._n, self._l
+        busy = b.busy().T
+        elapsed = b.elapsed().T
+        if self.flatten:  # filled in place: the single env's flat order
+            out = np.empty((self.num_envs, 2 * nl + 4), dtype=np.float32)
+            out[:, :nl] = busy
+            out[:, nl] = b.completed / n
+            out[:, nl + 1 : 2 * nl + 1] = elapsed
+            out[:, 2 * nl + 1] = (n - b.started) / n
+            out[:, 2 * nl + 2] = b.remaining_time()
+            out[:, 2 * nl + 3] = b.started / n
+            return out
+        completed = (b.completed / n).astype(np.float32)[:, None]
+        budget = ((n - b.started) / n).astype(np.float32)[:, None]
+        rtime = b.remaining_time().astype(np.float32)[:, None]
+        started = (b.started / n).astype(np.float32)[:, None]
+        return {
+            "busy": busy.astype(np.int8),
+            "completed": completed,
+            "elapsed": elapsed,
+            "remaining_budget": budget,
+            "remaining_time": rtime,
+            "started": started,
+        }
+
+    def _info(
+        self, ended: np.ndarray, clipped: np.ndarray | None = None, requested: np.ndarray | None = None
+    ) -> dict[str, Any]:
+        b, N = self._batch, self.num_envs
+        full = self._all_true  # read-only, shared by the masks that are all True
+        info: dict[str, Any] = {
+            "cpe": b.cpe.copy(),
+            "_cpe": full,
+            "completed": b.completed.copy(),
+            "_completed": full,
+            "started": b.started.copy(),
+            "_started": full,
+            "running": b.running.copy(),
+            "_running": full,
+            "time": b.t.copy(),
+            "_time": full,
+            "action_mask": self.action_masks(),
+            "_action_mask": full,
+            "clipped": np.zeros(N, dtype=bool) if clipped is None else clipped,
+            "_clipped": full,
+            "cost": (ended & (b.completed < self._n)).astype(np.float64),
+            "_cost": full,
+        }
+        if clipped is not None and clipped.any():
+            info["requested_action"] = np.where(clipped, requested, 0)
+            info["_requested_action"] = clipped.copy()
+        if self.episode_log and ended.any():
+            logs = np.full(N, None, dtype=object)
+            unfinished = np.full(N, None, dtype=object)
+            rows = np.flatnonzero(ended)
+            new = tuple.__new__  # the fastest way to build the named tuples
+            for e, (done, running) in zip(rows.tolist(), b.records(rows), strict=True):
+                logs[e] = tuple([new(ExperimentRecord, r) for r in done])
+                unfinished[e] = tuple([new(ExperimentRecord, r) for r in running])
+            info["log"], info["_log"] = logs, ended.copy()
+            info["unfinished"], info["_unfinished"] = unfinished, ended.copy()
+        return info
+
+    def _same_step_reset(self, ended: np.ndarray, info: dict[str, Any]) -> Any:
+        """SAME_STEP autoreset: keep the final observations and infos, reset the ended rows."""
+        last = self._observation()
+        final_obs = np.full(self.num_envs, None, dtype=object)
+        rows = np.flatnonzero(ended)
+        for e in rows.tolist():
+            final_obs[e] = {k: v[e] for k, v in last.items()} if isinstance(last, dict) else last[e]
+        final_info = {k: v.copy() for k, v in info.items()}
+        for key in [k for k in final_info if k.startswith("_")]:
+            final_info[key] = final_info[key] & ended
+        self._reset_rows(rows, None)
+        # Ended rows now show their reset info (Gymnasium's SAME_STEP convention); keys that only
+        # an ending step has (log, unfinished, requested_action) stay in final_info.
+        fresh = self._info(np.zeros(self.num_envs, dtype=bool))
+        for key in [k for k in info if not k.startswith("_")]:
+            if key in fresh:
+                info[key] = np.where(_column(ended, fresh[key]), fresh[key], info[key])
+            else:
+                keep = info[f"_{key}"] & ~ended
+                if keep.any():
+                    info[f"_{key}"] = keep
+                else:
+                    del info[key], info[f"_{key}"]
+        info["final_obs"], info["_final_obs"] = final_obs, ended.copy()
+        info["final_info"], info["_final_info"] = final_info, ended.copy()
+        return self._observation()
+
+
+def make_vector_env(num_envs: int = 1, **kwargs: Any) -> VectorEnv:
+    """The vector entry point of ``labsched/ConcurrentLabs-v0``.
+
+    CPE mode gives the native :class:`ConcurrentLabsVectorEnv`; regret and information modes (or
+    any ``objective``) give Gymnasium's ``SyncVectorEnv`` of single environments, which follows
+    the same seeding convention.
+    """
+    reward = kwargs.get("reward", "cpe")
+    if reward != "cpe" or kwargs.get("objective") is not None:
+        n = check_int("num_envs", num_envs, 1)
+        mode = _autoreset_mode(kwargs.pop("autoreset_mode", AutoresetMode.NEXT_STEP))
+        kwargs.pop("max_episode_steps", None)
+        return SyncVectorEnv([lambda: ConcurrentLabsEnv(**kwargs) for _ in range(n)], autoreset_mode=mode)
+    kwargs.pop("reward", None)
+    kwargs.pop("max_episode_steps", None)
+    return ConcurrentLabsVectorEnv(num_envs, **kwargs)
+
+
+def _autoreset_mode(mode: Any) -> AutoresetMode:
+    try:
+        value = AutoresetMode(mode)
+    except ValueError:
+        allowed = [AutoresetMode.NEXT_STEP.value, AutoresetMode.SAME_STEP.value]
+        raise ValueError(f"autoreset_mode must be one of {allowed}, got {mode!r}") from None
+    if value == AutoresetMode.DISABLED:
+        raise ValueError("autoreset_mode DISABLED is not supported; use NEXT_STEP or SAME_STEP")
+    return value
+
+
+def _seed_list(seed: Any, n: int) -> list[int | None]:
+    if seed is None:
+        return [None] * n
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        s = check_int("seed", seed, 0)
+        return [s + i for i in range(n)]
+    if isinstance(seed, Sequence) and not isinstance(seed, str):
+        if len(seed) != n:
+            raise ValueError(f"seed must be an integer or a sequence of {n} seeds, got {len(seed)} seeds")
+        return [None if s is None else check_int("seed", s, 0) for s in seed]
+    raise TypeError(f"seed must be None, an integer or a sequence of integers, got {type(seed).__name__}")
+
+
+def _check_options(options: Any, num_envs: int, n: int) -> np.ndarray | None:
+    if options is None:
+        return None
+    if not isinstance(options, dict):
+        raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
+    unknown = sorted(set(options) - set(_RESET_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown reset option(s) {unknown}; known options: {list(_RESET_OPTIONS)}")
+    if options.get("durations") is None:
+        return None
+    d = np.asarray(options["durations"], dtype=float)
+    if d.shape != (num_envs, n) or not np.all(np.isfinite(d)) or np.any(d <= 0):
+        raise ValueError(
+            f"options['durations'] must be ({num_envs}, {n}) finite durations > 0, got shape {d.shape}"
+        )
+    return d
+
+
+def _column(mask: np.ndarray, value: np.ndarray) -> np.ndarray:
+    return mask.reshape(mask.shape + (1,) * (np.ndim(value) - 1))

@@ -1,0 +1,152 @@
+"""Where sweep cells run: in-process, joblib's loky processes, Ray or Dask.
+
+Each backend yields the rows of the cells as they finish; BLAS is held to one thread per
+worker (environment variables for spawned workers, ``threadpoolctl`` inside the task).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import joblib
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from labsched.envs._lib.threads import BLAS_ENV, single_threaded_blas
+from labsched.evaluation.cells import Cell
+
+__all__ = ["BACKENDS", "Progress", "execute"]
+
+#: The sweep backends.
+BACKENDS = ("loky", "ray", "dask")
+
+Worker = Callable[[Cell], dict[str, Any]]
+
+
+def _stream(pending: Sequence[Cell], n_jobs: int, worker: Worker) -> Iterator[dict[str, Any]]:
+    """Run through the active joblib backend, yielding rows as they finish."""
+    try:
+        runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    except ValueError as exc:
+        if "return_as" not in str(exc):
+            raise
+        runner = None
+    if runner is not None:
+        yield from runner(delayed(worker)(c) for c in pending)
+        return
+    # The backend cannot stream (Ray's): dispatch in chunks, writing after each one.
+    chunk = max(1, 4 * n_jobs) if n_jobs > 0 else 16
+    for i in range(0, len(pending), chunk):
+        yield from Parallel(n_jobs=n_jobs)(delayed(worker)(c) for c in pending[i : i + chunk])
+
+
+def execute(
+    pending: Sequence[Cell], n_jobs: int, backend: str, address: str | None, worker: Worker
+) -> Iterator[dict[str, Any]]:
+    """Run ``worker`` on every cell with the backend, yielding the rows as they finish."""
+    if backend == "loky":
+        if n_jobs == 1:
+            for cell in pending:
+                yield worker(cell)
+            return
+        with single_threaded_blas(), joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+            yield from _stream(pending, n_jobs, worker)
+    elif backend == "ray":
+        yield from _execute_ray(pending, n_jobs, address, worker)
+    elif backend == "dask":
+        yield from _execute_dask(pending, n_jobs, address, worker)
+    else:
+        raise ValueError(f"backend must be 'loky', 'ray' or 'dask', got {backend!r}")
+
+
+def _execute_ray(
+    pending: Sequence[Cell], n_jobs: int, address: str | None, worker: Worker
+) -> Iterator[dict[str, Any]]:
+    try:
+        import ray
+        from ray.util.joblib import register_ray
+    except ImportError as exc:
+        raise ImportError("backend='ray' needs Ray: pip install 'labsched[ray]'") from exc
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {
+            "runtime_env": {"env_vars": dict(BLAS_ENV)},
+            "log_to_driver": False,
+            "include_dashboard": False,
+        }
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=max(n_jobs, 1), **kwargs)
+        started = True
+    try:
+        register_ray()
+        with joblib.parallel_config(backend="ray"):
+            yield from _stream(pending, n_jobs, worker)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _execute_dask(
+    pending: Sequence[Cell], n_jobs: int, address: str | None, worker: Worker
+) -> Iterator[dict[str, Any]]:
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ImportError("backend='dask' needs dask.distributed: pip install 'labsched[dask]'") from exc
+    with contextlib.ExitStack() as stack:
+        if address:
+            client = stack.enter_context(Client(address))
+        else:
+            stack.enter_context(single_threaded_blas())
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=max(n_jobs, 1),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                )
+            )
+            client = stack.enter_context(Client(cluster))
+        del client  # the active client is what joblib's dask backend uses
+        with joblib.parallel_config(backend="dask"):
+            yield from _stream(pending, n_jobs if address is None else -1, worker)
+
+
+class Progress:
+    """A tqdm progress bar over the cells (a line every 5% of them if the bar is off)."""
+
+    def __init__(self, total: int, skipped: int, enabled: bool) -> None:
+        self.total, self.enabled, self.count = total, enabled, 0
+        self.t0 = time.perf_counter()
+        self.bar = None
+        self.next_line = 0
+        if not enabled:
+            return
+        desc = "sweep" + (f" ({skipped} cells already done)" if skipped else "")
+        self.bar = tqdm(total=total, desc=desc, unit="cell", file=sys.stderr, smoothing=0.05)
+
+    def update(self) -> None:
+        self.count += 1
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(1)
+        elif self.count >= self.next_line or self.count == self.total:
+            elapsed = time.perf_counter() - self.t0
+            eta = elapsed / self.count * (self.total - self.count)
+            print(
+                f"[{self.count}/{self.total}] {elapsed:.0f}s, about {eta:.0f}s left",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.next_line = self.count + max(1, self.total // 20)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,331 @@
+"""The paper's Figure 1: is a scheduler's CPE a good predictor of its regret?
+
+About thirty deliberately different schedulers are run on two objectives with common random
+numbers (run ``i`` has the same initial design and duration draws under every scheduler); each
+scheduler becomes one point (mean CPE, mean regret) per objective, and Spearman's rank
+correlation between the two is reported per objective. A strongly negative correlation (more
+prior information, lower regret) is what makes CPE a sensible objective for scheduling.
+
+The scheduler families (names are parsed by :func:`make_scheduler`, so a sweep cell can name
+any of them):
+
+* ``staged:SIZES[@LENGTHS]`` - a fixed staged schedule, e.g. ``staged:10,6,4`` (front-loaded)
+  or ``staged:4,6,10@1,1.5,2.5``; stage lengths default to ``h / N`` each. Replayed by
+  :class:`~labsched.baselines.OfStaged` with an explicit plan (no safety optimisation).
+* ``busy:K`` - keep ``K`` labs busy (refill at once), K = 1..l; ``busy:l`` is OnFCP.
+* ``bernoulli:P`` - at every decision point each startable experiment starts with probability
+  ``P`` (a random scheduler; its draws come from the cell's scheduler seed).
+* the paper's baselines by name: ``onfcp``, ``onmel``, ``ofstaged``, ``ofil``, ``ps``, ``random``.
+
+The unconstrained sequential reference (``h = infinity``) is left out: it does not work under
+the same horizon as the others (``busy:1`` is the sequential policy under the horizon).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from labsched.agents.runner import standard_error
+from labsched.baselines.labs.synthetic import BernoulliStarts, KeepBusy, make_scheduler, scheduler_family
+from labsched.envs._lib.reporting import pyplot, save_figure, write_csv
+from labsched.evaluation.sweep import Cell, run_sweep
+
+__all__ = [
+    "DEFAULT_SCHEDULERS",
+    "BernoulliStarts",
+    "Figure1Point",
+    "Figure1Result",
+    "KeepBusy",
+    "figure1",
+    "figure1_cells",
+    "make_scheduler",
+    "plot_figure1",
+    "scheduler_family",
+    "spearman_by_objective",
+]
+
+#: Thirty-one schedulers for the paper's setting (n = 20, l = 10): twelve staged schedules
+#: (uniform with 2-5 stages, front-loaded, back-loaded, many small stages, a slow start, half the
+#: budget), keep-K-busy for K = 1..9, four random start probabilities and the paper's baselines.
+DEFAULT_SCHEDULERS: tuple[str, ...] = (
+    "staged:10,10",
+    "staged:7,7,6",
+    "staged:5,5,5,5",
+    "staged:4,4,4,4,4",
+    "staged:3,3,3,3,3,3,2",
+    "staged:2,2,2,2,2,2,2,2,2,2",
+    "staged:10,6,4",
+    "staged:10,5,3,2",
+    "staged:4,6,10",
+    "staged:2,3,5,10",
+    "staged:1,1,1,1,6,10",
+    "staged:10",
+    *(f"busy:{k}" for k in range(1, 10)),
+    "bernoulli:0.05",
+    "bernoulli:0.1",
+    "bernoulli:0.25",
+    "bernoulli:0.5",
+    "onfcp",
+    "onmel",
+    "ofstaged",
+    "ofil",
+    "ps",
+    "random",
+)
+
+
+def figure1_cells(
+    objectives: Sequence[str] = ("cosines", "hartmann3"),
+    schedulers: Sequence[str] = DEFAULT_SCHEDULERS,
+    runs: int = 50,
+    horizon: float = 5.0,
+    selector: str = "simulation-matching",
+    seed: int = 0,
+    ps_simulations: int | None = None,
+    **setting: Any,
+) -> list[Cell]:
+    """Cells of Figure 1: every objective x scheduler x run, at one horizon."""
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs}")
+    cells = []
+    for objective in objectives:
+        for run in range(runs):
+            for name in schedulers:
+                options = {"n_simulations": ps_simulations} if name == "ps" and ps_simulations else {}
+                cells.append(
+                    Cell(
+                        objective=objective,
+                        scheduler=name,
+                        horizon=float(horizon),
+                        run=run,
+                        selector=selector,
+                        options=options,
+                        seed=seed,
+                        **setting,
+                    )
+                )
+    return cells
+
+
+@dataclass(frozen=True)
+class Figure1Point:
+    """One scheduler on one objective."""
+
+    objective: str
+    scheduler: str
+    family: str
+    runs: int
+    mean_cpe: float
+    se_cpe: float
+    mean_regret: float
+    se_regret: float
+    completion_rate: float
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> list[Figure1Point]:
+    """Mean CPE and regret per (objective, scheduler), in first-seen order."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["objective"], r["scheduler"]), []).append(r)
+    points = []
+    for (objective, name), rs in groups.items():
+        cpe = np.array([r["cpe"] for r in rs], dtype=float)
+        regret = np.array([r["regret"] for r in rs], dtype=float)
+        done = np.array([r["completed"] >= r["n_experiments"] for r in rs], dtype=float)
+        points.append(
+            Figure1Point(
+                objective=objective,
+                scheduler=name,
+                family=scheduler_family(name),
+                runs=len(rs),
+                mean_cpe=float(cpe.mean()),
+                se_cpe=standard_error(cpe),
+                mean_regret=float(regret.mean()),
+                se_regret=standard_error(regret),
+                completion_rate=float(done.mean()),
+            )
+        )
+    return points
+
+
+def spearman_by_objective(points: Sequence[Figure1Point]) -> dict[str, tuple[float, float]]:
+    """Spearman's rho between mean CPE and mean regret, with its p-value, per objective."""
+    out = {}
+    for objective in dict.fromkeys(p.objective for p in points):
+        ps = [p for p in points if p.objective == objective]
+        if len(ps) < 3:
+            out[objective] = (math.nan, math.nan)
+            continue
+        res = spearmanr([p.mean_cpe for p in ps], [p.mean_regret for p in ps])
+        out[objective] = (float(res.statistic), float(res.pvalue))
+    return out
+
+
+def write_points_csv(points: Sequence[Figure1Point], path: str | Path) -> Path:
+    """One row per (objective, scheduler)."""
+    return write_csv(points, path, fields=list(Figure1Point.__dataclass_fields__))
+
+
+_FAMILY_STYLE = {
+    "staged": ("tab:blue", "s"),
+    "busy": ("tab:orange", "o"),
+    "bernoulli": ("tab:green", "^"),
+    "baseline": ("tab:red", "D"),
+}
+
+
+def plot_figure1(
+    points: Sequence[Figure1Point],
+    correlations: dict[str, tuple[float, float]],
+    path: str | Path,
+    label_points: bool = True,
+) -> Path:
+    """Scatter of mean regret against mean CPE, one panel per objective, one marker per scheduler."""
+    plt = pyplot()
+    objectives = list(dict.fromkeys(p.objective for p in points))
+    fig, axes = plt.subplots(1, len(objectives), figsize=(5.2 * len(objectives), 4.4), dpi=110, squeeze=False)
+    for ax, objective in zip(axes[0], objectives, strict=True):
+        ps = [p for p in points if p.objective == objective]
+        for family, (color, marker) in _FAMILY_STYLE.items():
+            sel = [p for p in ps if p.family == family]
+            if not sel:
+                continue
+            ax.errorbar(
+                [p.mean_cpe for p in sel],
+                [p.mean_regret for p in sel],
+                yerr=[0.0 if math.isnan(p.se_regret) else p.se_regret for p in sel],
+                fmt=marker,
+                color=color,
+                ms=5,
+                elinewidth=0.6,
+                capsize=0,
+                label=family,
+            )
+        if label_points:
+            for p in ps:
+                ax.annotate(
+                    p.scheduler.replace("staged:", "S:"),
+                    (p.mean_cpe, p.mean_regret),
+                    fontsize=5,
+                    alpha=0.7,
+                    xytext=(2, 2),
+                    textcoords="offset points",
+                )
+        rho, pval = correlations.get(objective, (math.nan, math.nan))
+        runs = max((p.runs for p in ps), default=0)
+        ax.set_title(f"{objective}: Spearman rho = {rho:.2f} (p = {pval:.1e}), {runs} runs", fontsize=9)
+        ax.set_xlabel("mean CPE")
+        ax.set_ylabel("mean regret (± SE)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"CPE against regret for {len({p.scheduler for p in points})} schedulers", fontsize=10)
+    return save_figure(fig, path)
+
+
+def correlations_markdown(
+    correlations: dict[str, tuple[float, float]], points: Sequence[Figure1Point]
+) -> str:
+    """A small Markdown table of the correlations."""
+    lines = [
+        "| objective | schedulers | runs | Spearman rho (CPE, regret) | p-value |",
+        "|---|---|---|---|---|",
+    ]
+    for objective, (rho, pval) in correlations.items():
+        ps = [p for p in points if p.objective == objective]
+        runs = max((p.runs for p in ps), default=0)
+        lines.append(f"| {objective} | {len(ps)} | {runs} | {rho:.3f} | {pval:.2e} |")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Figure1Result:
+    """What :func:`figure1` produced.
+
+    Attributes:
+        points: one :class:`Figure1Point` per (objective, scheduler).
+        correlations: objective -> (Spearman's rho of mean CPE and mean regret, p-value).
+        seconds: wall time of the sweep.
+        cells: cells of the sweep.
+        ran: cells computed by this call.
+        resumed: cells read back from the results file.
+        files: files written.
+        markdown: the correlation table.
+    """
+
+    points: list[Figure1Point]
+    correlations: dict[str, tuple[float, float]]
+    seconds: float
+    cells: int
+    ran: int
+    resumed: int
+    files: list[Path] = field(default_factory=list)
+    markdown: str = ""
+
+
+def figure1(
+    out: str | Path = "results/figure1",
+    *,
+    objectives: Sequence[str] = ("cosines", "hartmann3"),
+    schedulers: Sequence[str] = DEFAULT_SCHEDULERS,
+    runs: int = 50,
+    horizon: float = 5.0,
+    selector: str = "simulation-matching",
+    seed: int = 0,
+    ps_simulations: int | None = None,
+    n_jobs: int = 2,
+    backend: str = "loky",
+    address: str | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    plot: bool = True,
+    results_path: str | Path | None = None,
+    **setting: Any,
+) -> Figure1Result:
+    """Run (or resume) the Figure-1 sweep and write ``figure1.{csv,md,png}`` and ``sweep.csv``.
+
+    Returns:
+        A :class:`Figure1Result`.
+    """
+    out = Path(out)
+    cells = figure1_cells(objectives, schedulers, runs, horizon, selector, seed, ps_simulations, **setting)
+    t0 = time.perf_counter()
+    rows = run_sweep(
+        cells,
+        results_path or out / "sweep.csv",
+        n_jobs=n_jobs,
+        backend=backend,
+        address=address,
+        resume=resume,
+        progress=progress,
+    )
+    seconds = time.perf_counter() - t0
+    points = summarise(rows)
+    corr = spearman_by_objective(points)
+    files = [write_points_csv(points, out / "figure1.csv")]
+    md = correlations_markdown(corr, points)
+    (out / "figure1.md").write_text(md)
+    files.append(out / "figure1.md")
+    if plot:
+        try:
+            files.append(plot_figure1(points, corr, out / "figure1.png"))
+        except ImportError as exc:
+            print(f"(no plot: {exc})", file=sys.stderr)
+    return Figure1Result(
+        points=points,
+        correlations=corr,
+        seconds=seconds,
+        cells=len(cells),
+        ran=rows.n_run,
+        resumed=rows.n_resumed,
+        files=files,
+        markdown=md,
+    )

@@ -1,0 +1,132 @@
+"""The bootstrap evaluation protocol of experiment-queue schedulers (Algorithm 4 of Kharitonov
+et al., SIGIR 2015), its tables and figure, and an RL agent compared with the schedulers.
+
+The code is split by job, every public name re-exported here: :mod:`.metrics` (AUC, Q(S)),
+:mod:`.config` (what to run), :mod:`.runner` (the splits and Algorithm 4), :mod:`.summary`
+(confidence intervals, Wilcoxon tests), :mod:`.tables` (Markdown, CSV, figure),
+:mod:`.agent_comparison` and :mod:`.report` (``labsched queue-eval``). The agent itself is
+trained in :mod:`labsched.agents.queue`; the splits are
+:func:`labsched.envs.queue.splits.stratified_splits`.
+
+All data are **synthetic**: they come from the generative model of
+:mod:`labsched.envs.queue.search_world` and :mod:`labsched.envs.queue.features` (the paper's Yandex
+logs are private), so the numbers measure the schedulers on that model, not on real traffic.
+
+## The protocol (:func:`run_protocol`)
+For each of ``n_splits`` stratified random splits of the dataset's experiments (10% test,
+``StratifiedShuffleSplit`` on the success label):
+
+1. the learned schedulers are fitted on the training experiments (once per exploration size,
+   the exploration feature of every training experiment drawn at that size);
+2. the test experiments are ranked by every scheduler, ``n_bootstrap`` times (random
+   schedulers, random tie-breaks and exploration results are redrawn every time);
+3. **AUC** (Equation 4, :func:`schedule_auc`) of each schedule against the realised outcomes
+   of the test experiments, and **Q(S)** (Equation 5): the first ``k`` experiments of the
+   schedule are "deployed" for ``n`` interactions each, their outcome drawn by resampling
+   ``n`` sessions from the experiment's recorded run (``ExperimentDataset.sample_outcomes``,
+   ``source="bootstrap"``), and Q counts the successes.
+
+The metric of a split is its mean over the bootstrap repetitions; a table cell reports the mean
+over splits with a 95% confidence interval (normal: ``1.96 sd / sqrt(n_splits)``, or a
+percentile bootstrap over splits), and the schedulers of a row are compared by paired
+two-sided Wilcoxon signed-rank tests over the splits (``scipy.stats.wilcoxon``).
+
+Budgets follow the paper. Exploration of size ``f`` spends ``f * T`` interactions, divided
+evenly among the test experiments, and is subtracted from the budget: AUC tables use
+``T = n_test * n_auc`` (``n_auc`` = 10^5 interactions per test experiment for interleaving,
+2 * 10^6 for A/B tests), so each test experiment is explored with ``f * n_auc`` sessions; Q
+tables deploy the ``k`` first-ranked experiments with ``(T - exploration) / k`` interactions
+each (interleaving: ``T`` = 3 * 10^5 and 4.5 * 10^5, ``k = 3``; A/B: ``T`` = 4 * 10^6, ``k =
+2``); the figure varies ``T = m * 10^5`` with ``k = m``, ``m = 1..6`` (interleaving).
+Schedulers that do not explore get the whole ``T``. The outcome draws are common to all
+schedulers (common random numbers), and every random draw is seeded from ``(seed, split,
+purpose)``, so results do not depend on the number of workers or on which other schedulers
+run.
+
+## Differences from the paper, on purpose
+* Q(S) uses Equation 5 literally (an experiment counts if the interactions used up to and
+  including it fit in ``T``); with equal deployment sizes ``T / k`` this is Algorithm 4's loop.
+* The pairwise boosted trees are a RankNet-loss booster on scikit-learn regression trees
+  (R's ``gbm`` pairwise mode is not available); the boosters' hyperparameters are fixed
+  rather than cross-validated, to keep the default run to minutes (``lgbm`` can tune its
+  number of trees with ``tune=True``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from labsched.envs.queue.splits import stratified_splits
+from labsched.evaluation.queue.config import (
+    DEFAULT_FIGURE_ENTRIES,
+    PAPER_TABLES,
+    ProtocolConfig,
+    paper_config,
+)
+from labsched.evaluation.queue.metrics import (
+    auc_rows,
+    brute_force_best_order,
+    expected_q,
+    greedy_order,
+    schedule_auc,
+    schedule_q,
+)
+from labsched.evaluation.queue.report import QueueEvalResult, queue_eval
+from labsched.evaluation.queue.runner import CellKey, ProtocolResult, run_protocol
+from labsched.evaluation.queue.summary import PairTest, SummaryRow, scheduler_label, summarize, wilcoxon_p
+from labsched.evaluation.queue.tables import figure1_rows, plot_figure1, tables_markdown, write_rows_csv
+
+# The agent's names load on first use (PEP 562): labsched.agents imports stable-baselines3 and
+# torch (the rl extra), which the protocol and ``labsched queue-eval`` without an agent do not need.
+_AGENT_NAMES = {
+    "AGENT_ENV_KWARGS": "labsched.agents.queue",
+    "QueueAgentResult": "labsched.agents.queue",
+    "train_queue_agent": "labsched.agents.queue",
+    "AgentRow": "labsched.evaluation.queue.agent_comparison",
+    "agent_markdown": "labsched.evaluation.queue.agent_comparison",
+    "compare_agent_with_schedulers": "labsched.evaluation.queue.agent_comparison",
+}
+
+
+__all__ = [
+    "DEFAULT_FIGURE_ENTRIES",
+    "PAPER_TABLES",
+    "CellKey",
+    "PairTest",
+    "ProtocolConfig",
+    "ProtocolResult",
+    "QueueEvalResult",
+    "SummaryRow",
+    "auc_rows",
+    "brute_force_best_order",
+    "expected_q",
+    "figure1_rows",
+    "greedy_order",
+    "paper_config",
+    "plot_figure1",
+    "queue_eval",
+    "run_protocol",
+    "schedule_auc",
+    "schedule_q",
+    "scheduler_label",
+    "stratified_splits",
+    "summarize",
+    "tables_markdown",
+    "wilcoxon_p",
+    "write_rows_csv",
+    *sorted(_AGENT_NAMES),
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _AGENT_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_AGENT_NAMES))
