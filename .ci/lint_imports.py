@@ -16,8 +16,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +29,9 @@ def stage(dest: Path) -> Path:
     package_dir = config["tool"]["setuptools"]["package-dir"]
     for package, folder in package_dir.items():
         target = dest.joinpath(*package.split("."))
-        shutil.copytree(ROOT / folder, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / folder, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
     return dest
 
 
@@ -93,8 +96,15 @@ def main() -> int:
         staged = stage(Path(tmp))
         env = dict(os.environ, PYTHONPATH=str(staged))
         lint = subprocess.run(
-            [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
-             "sys.exit(lint_imports_command())", "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+            [
+                sys.executable,
+                "-c",
+                "import sys; from importlinter.cli import lint_imports_command; "
+                "sys.exit(lint_imports_command())",
+                "--config",
+                str(ROOT / "pyproject.toml"),
+                "--no-cache",
+            ],
             env=env,
             cwd=tmp,
         )

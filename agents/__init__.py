@@ -21,8 +21,7 @@ raw CPE. Needs the ``rl`` extra (stable-baselines3, sb3-contrib, PyYAML).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from labsched.envs._lib.lazy import lazy_attributes
 
 # Names load on first use (PEP 562): training and callbacks import stable-baselines3 and torch,
 # which take seconds; `import labsched.agents.<module>` of a light module stays quick.
@@ -35,20 +34,7 @@ _LAZY = {
     "labsched.agents.training": ("TrainResult", "train"),
     "labsched.agents.vec_env": ("LabsVecEnv",),
 }
-_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_NAMES))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

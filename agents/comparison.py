@@ -2,8 +2,13 @@
 
 ``labsched compare ps ofil runs/h5/best_model.zip`` runs every agent on episodes with env seeds
 ``seed, seed + 1, ...`` (common random numbers: the ``i``-th experiment started in an episode
-lasts the same under every agent) and reports mean CPE ± SE, the completion rate and, with an
-``objective`` (regret mode: the Bayesian optimisation the schedule drives), the mean regret.
+lasts the same under every agent) and reports, per agent, mean CPE with a 95% t interval, the
+completion rate with its Wilson 95% interval, the **p-safe** verdict (completion not
+significantly below ``p``: one-sided exact binomial test at level ``alpha`` = 5%), the paired CPE
+difference against a reference agent on the same episodes (t interval, paired t-test p-value;
+default reference: the first agent; ``clairvoyant`` may be named as the reference: it bounds
+every policy episode by episode) and, with an ``objective`` (regret mode: the Bayesian
+optimisation the schedule drives), the mean regret.
 Everything runs on :func:`labsched.agents.runner.run_tasks` (parallel workers; ``sequential``
 with its long reference horizon), the runner of the CPE table too: a baseline's numbers here
 are its numbers there.
@@ -11,6 +16,7 @@ are its numbers there.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -27,6 +33,7 @@ from labsched.agents.runner import RunTask, TaskResult, run_tasks
 from labsched.baselines.labs.paper import paper_cpe
 from labsched.baselines.registry import BASELINES
 from labsched.envs._lib.reporting import pyplot, save_figure, write_csv
+from labsched.envs._lib.stats import mean_ci, p_safe_verdict, paired_difference
 from labsched.envs._lib.validation import check_int
 from labsched.envs.labs.spec import LabSpec
 
@@ -58,6 +65,15 @@ class CompareRow:
         seconds: wall time.
         kind: ``"baseline"`` or ``"model"``.
         mean_regret, se_regret: mean regret and its standard error (NaN without an objective).
+        cpe_low, cpe_high: 95% t interval of the mean CPE.
+        completion_low, completion_high: Wilson 95% interval of the completion rate (NaN when
+            the completion is unknown: the clairvoyant bound).
+        p_safe: ``"yes"`` (completion not significantly below ``p``), ``"no"`` or ``"n/a"``.
+        p_safe_p_value: one-sided exact binomial p-value of ``H0: completion >= p``.
+        reference: the agent the differences are taken against.
+        diff_cpe, diff_low, diff_high: mean of ``CPE - CPE(reference)`` over the same episodes,
+            with its 95% t interval.
+        diff_p_value: two-sided paired t-test p-value.
     """
 
     scheduler: str
@@ -72,6 +88,17 @@ class CompareRow:
     kind: str = "baseline"
     mean_regret: float = math.nan
     se_regret: float = math.nan
+    cpe_low: float = math.nan
+    cpe_high: float = math.nan
+    completion_low: float = math.nan
+    completion_high: float = math.nan
+    p_safe: str = "n/a"
+    p_safe_p_value: float = math.nan
+    reference: str = ""
+    diff_cpe: float = math.nan
+    diff_low: float = math.nan
+    diff_high: float = math.nan
+    diff_p_value: float = math.nan
 
 
 def is_model_path(name: str) -> bool:
@@ -97,6 +124,40 @@ def _classify(names: Sequence[str]) -> list[tuple[str, str]]:
             "(or the path of a saved model .zip or its folder)"
         )
     return out
+
+
+def _cpe(result: TaskResult) -> np.ndarray:
+    return np.array([e.cpe for e in result.episodes], dtype=float)
+
+
+def _judged(
+    row: CompareRow, result: TaskResult, ref: TaskResult | None, p: float, alpha: float
+) -> CompareRow:
+    """``row`` with the intervals, the p-safe verdict and the paired difference against ``ref``."""
+    cpe = _cpe(result)
+    extra: dict[str, Any] = {}
+    if cpe.size:
+        ci = mean_ci(cpe)
+        extra.update(cpe_low=ci.low, cpe_high=ci.high)
+    known = [e.completed for e in result.episodes if e.completed >= 0]
+    if known:
+        n = result.task.spec.n_experiments
+        v = p_safe_verdict(sum(c >= n for c in known), len(known), p, alpha)
+        extra.update(
+            completion_low=v.completion.low,
+            completion_high=v.completion.high,
+            p_safe="yes" if v.safe else "no",
+            p_safe_p_value=v.p_value,
+        )
+    if ref is not None:
+        ref_cpe = _cpe(ref)
+        extra["reference"] = ref.task.name
+        if cpe.size >= 2 and ref_cpe.shape == cpe.shape:
+            d = paired_difference(cpe, ref_cpe)
+            extra.update(
+                diff_cpe=d.diff.mean, diff_low=d.diff.low, diff_high=d.diff.high, diff_p_value=d.t_p_value
+            )
+    return dataclasses.replace(row, **extra)
 
 
 def _row(result: TaskResult, spec: LabSpec, regret_mode: bool) -> CompareRow:
@@ -139,6 +200,9 @@ def compare(
     selector: str = "kb-ei",
     progress: bool = True,
     trust_model_file: bool = False,
+    reference: str | None = None,
+    p: float | None = None,
+    alpha: float = 0.05,
 ) -> list[CompareRow]:
     """Run baselines (by name) and saved agents (model zips or their folders) on the same seeds.
 
@@ -156,6 +220,10 @@ def compare(
         trust_model_file: load saved agents with ``trust=True`` (pickled files of older labsched
             versions or third parties). **Unpickling runs any code the files contain: only for
             files from a source you trust.**
+        reference: the agent the paired CPE differences are taken against (default: the first;
+            a name not among ``agents`` is run too and listed last, e.g. ``"clairvoyant"``).
+        p: the completion probability of the p-safe verdict (default ``spec.p_safe``).
+        alpha: level of the one-sided exact binomial test of the verdict.
 
     Returns:
         One :class:`CompareRow` per agent, in the order given.
@@ -169,10 +237,22 @@ def compare(
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     check_int("seed", seed)
+    p = spec.p_safe if p is None else p
+    p_safe_verdict(1, 1, p, alpha)  # checks p and alpha before any episode runs
     env_kwargs: dict[str, Any] = {} if objective is None else {"objective": objective, "selector": selector}
+    agents_kinds = _classify(names)
+    ref_index = 0
+    if reference is not None:
+        ref_name, ref_kind = _classify([reference])[0]
+        matches = [i for i, (n, _) in enumerate(agents_kinds) if n == ref_name]
+        if matches:
+            ref_index = matches[0]
+        else:
+            agents_kinds.append((ref_name, ref_kind))
+            ref_index = len(agents_kinds) - 1
     tasks = [
         RunTask(name, spec, episodes, seed, kind=kind, env_kwargs=env_kwargs, trust=bool(trust_model_file))
-        for name, kind in _classify(names)
+        for name, kind in agents_kinds
     ]
     regret_mode = objective is not None
 
@@ -180,24 +260,53 @@ def compare(
         if progress:
             _report(_row(result, spec, regret_mode))
 
-    return [_row(r, spec, regret_mode) for r in run_tasks(tasks, n_jobs, on_result=report)]
+    results = run_tasks(tasks, n_jobs, on_result=report)
+    ref = results[ref_index]
+    return [_judged(_row(r, spec, regret_mode), r, ref, p, alpha) for r in results]
 
 
-def rows_to_markdown(rows: Sequence[CompareRow]) -> str:
-    """Markdown table: one row per agent; CPE ± SE [paper], completion rate, regret if run.
+def _interval(low: float, high: float, digits: int) -> str:
+    return "" if math.isnan(low) else f" [{low:.{digits}f}, {high:.{digits}f}]"
 
-    Without regret it is the CPE table's layout for one horizon.
+
+def _pvalue(p: float) -> str:
+    return "" if math.isnan(p) else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
+
+
+def rows_to_markdown(rows: Sequence[CompareRow], p: float | None = None) -> str:
+    """Markdown table: one row per agent.
+
+    Columns: mean CPE with its 95% interval [paper value]; completion rate [Wilson 95%]; the
+    p-safe verdict (one-sided exact binomial p-value); the paired CPE difference against the
+    reference [95% interval] and its paired t-test p-value; the regret when run.
     """
     with_regret = any(not math.isnan(r.mean_regret) for r in rows)
     horizons = sorted({r.horizon for r in rows if r.scheduler != "sequential"}) or sorted(
         {r.horizon for r in rows}
     )
     h = horizons[0] if horizons else float("nan")
-    head = f"| scheduler | h = {h:g}: CPE [paper] | complete |" + (" regret |" if with_regret else "")
-    lines = [head, "|---|---|---|" + ("---|" if with_regret else "")]
+    ref = next((r.reference for r in rows if r.reference), "")
+    p_txt = f" (p = {p:g})" if p is not None else ""
+    head = (
+        f"| scheduler | h = {h:g}: CPE [95% CI] (paper) | complete [Wilson 95%] | p-safe{p_txt} |"
+        f" CPE − {_short(ref) or 'reference'} [95% CI] | paired p |" + (" regret |" if with_regret else "")
+    )
+    lines = [head, "|---|---|---|---|---|---|" + ("---|" if with_regret else "")]
     for r in rows:
-        paper = "" if math.isnan(r.paper_cpe) else f" [{r.paper_cpe:g}]"
-        line = f"| {r.scheduler} | {r.mean_cpe:.1f} ± {r.se_cpe:.1f}{paper} | {r.completion_rate:.3f} |"
+        paper = "" if math.isnan(r.paper_cpe) else f" ({r.paper_cpe:g})"
+        complete = "n/a" if math.isnan(r.completion_rate) else f"{r.completion_rate:.3f}"
+        verdict = r.p_safe if r.p_safe == "n/a" else f"{r.p_safe} ({_pvalue(r.p_safe_p_value)})"
+        if r.scheduler == r.reference:
+            diff = "reference"
+        elif math.isnan(r.diff_cpe):
+            diff = ""
+        else:
+            diff = f"{r.diff_cpe:+.2f}{_interval(r.diff_low, r.diff_high, 2)}"
+        line = (
+            f"| {r.scheduler} | {r.mean_cpe:.1f}{_interval(r.cpe_low, r.cpe_high, 1)}{paper} "
+            f"| {complete}{_interval(r.completion_low, r.completion_high, 3)} | {verdict} | {diff} "
+            f"| {_pvalue(r.diff_p_value) if r.scheduler != r.reference else ''} |"
+        )
         if with_regret:
             line += f" {r.mean_regret:.4f} ± {r.se_regret:.4f} |"
         lines.append(line)
@@ -303,7 +412,7 @@ def write_comparison(rows: Sequence[CompareRow], out: str | Path, spec: LabSpec,
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.md").write_text(rows_to_markdown(rows))
+    (out / "compare.md").write_text(rows_to_markdown(rows, spec.p_safe))
     written = [out / "compare.md", write_csv(rows, out / "compare.csv")]
     if plot:
         try:

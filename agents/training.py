@@ -19,6 +19,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from labsched.agents.callbacks import ProgressCallback, TimeLimitCallback, make_eval_callback
 from labsched.agents.config import (
     ENV_ID,
@@ -31,7 +33,7 @@ from labsched.agents.config import (
 )
 from labsched.agents.constrained import ConstraintConfig, LagrangianCallback, constrained_envs
 from labsched.agents.envs import make_vec
-from labsched.agents.loading import FORMAT_VERSION, METADATA_FILE, save_normalizer
+from labsched.agents.loading import FORMAT_VERSION, METADATA_FILE, load_agent, save_normalizer
 from labsched.agents.plots import plot_learning_curve
 from labsched.baselines.registry import make
 from labsched.envs._lib.threads import torch_threads as set_torch_threads
@@ -162,6 +164,7 @@ class TrainConfig:
     vec_env: str
     verbose: int
     constraint: ConstraintConfig | None = None
+    init_model: str | None = None
 
     @property
     def eval_seed(self) -> int:
@@ -255,11 +258,36 @@ def _make_envs(cfg: TrainConfig) -> tuple[Any, Any, Any]:
     return constrained_envs(env, eval_env, cfg.spec, cfg.constraint, cfg.normalize)
 
 
+def _warm_start(cfg: TrainConfig, env: Any, tb_dir: str | None) -> Any:
+    """The saved model ``cfg.init_model`` (loaded safely) continuing on ``env``, with its
+    observation statistics copied into the training ``VecNormalize``."""
+    agent = load_agent(cfg.init_model)
+    if agent.algo != cfg.info.name or agent.features != cfg.features:
+        raise ValueError(
+            f"init_model {cfg.init_model!r} is a {agent.algo} model with features={agent.features}; "
+            f"training asks for {cfg.info.name} with features={cfg.features}"
+        )
+    model = agent.model
+    model.set_env(env)
+    model.tensorboard_log = tb_dir
+    vn = model.get_vec_normalize_env()
+    if (vn is None) != (agent.normalizer is None):
+        raise ValueError(f"init_model {cfg.init_model!r} and the hyperparameters disagree on 'normalize'")
+    if vn is not None:
+        vn.obs_rms.mean = np.array(agent.normalizer.obs_rms.mean, dtype=np.float64)
+        vn.obs_rms.var = np.array(agent.normalizer.obs_rms.var, dtype=np.float64)
+        vn.obs_rms.count = float(agent.normalizer.obs_rms.count)
+    return model
+
+
 def _make_model(cfg: TrainConfig, env: Any, tensorboard: bool) -> Any:
-    """The SB3 / sb3-contrib model (bad hyperparameters raise ``ValueError``)."""
+    """The SB3 / sb3-contrib model (bad hyperparameters raise ``ValueError``); with
+    ``init_model``, that saved model, trained further."""
     tb_dir = None
     if tensorboard and importlib.util.find_spec("tensorboard") is not None:
         tb_dir = str(cfg.out / "tb")
+    if cfg.init_model is not None:
+        return _warm_start(cfg, env, tb_dir)
     try:
         return cfg.info.load_class()(
             cfg.params.get("policy", "MlpPolicy"),
@@ -290,6 +318,7 @@ def _metadata(cfg: TrainConfig, refs: Mapping[str, float]) -> dict[str, Any]:
         "references": dict(refs),
         "hyperparams": cfg.params,  # the loader rebuilds the zip's pickled entries from these
         "constraint": cfg.constraint.to_dict() if cfg.constraint is not None else None,
+        "init_model": cfg.init_model,
         "versions": _versions(),
     }
 
@@ -441,6 +470,7 @@ def train(
     verbose: int = 1,
     torch_threads: int = 1,
     constraint: ConstraintConfig | None = None,
+    init_model: str | Path | None = None,
 ) -> TrainResult:
     """Train an agent on ``labsched/ConcurrentLabs-v0`` and save it with its evaluation log.
 
@@ -472,6 +502,10 @@ def train(
         constraint: train under the chance constraint (a Lagrangian multiplier and/or
             feasibility masks, :mod:`labsched.agents.constrained`); the folder then also holds
             ``constraint_log.csv`` (multiplier and training completion rate per rollout).
+        init_model: start from this saved model (a folder or zip written by ``labsched
+            train``, e.g. ``models/maskable_ppo_h5``; loaded without unpickling) instead of a
+            fresh network: same algorithm and observation form; its own network and
+            hyperparameters are kept (the resolved ones are still recorded).
 
     Returns:
         A :class:`TrainResult`. The folder holds ``model.zip``, ``best_model.zip``,
@@ -486,6 +520,7 @@ def train(
         algo, spec, total_timesteps, time_limit_minutes, hyperparams_file, hyperparams, seed, out,
         eval_freq, eval_episodes, n_eval_envs, vec_env, verbose, constraint,
     )  # fmt: skip
+    cfg.init_model = str(init_model) if init_model is not None else None
     cfg.out.mkdir(parents=True, exist_ok=True)
     set_torch_threads(torch_threads)
     set_random_seed(seed)

@@ -110,11 +110,12 @@ class LabsVecEnv(VecEnv):
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if done.any():
             final = info["final_info"]
-            final_obs = info["final_obs"]
-            for e in np.flatnonzero(done).tolist():
-                last = np.asarray(final_obs[e], dtype=np.float32)
+            ended = np.flatnonzero(done)
+            # The last observations of all ended episodes, with their features in one batch.
+            last = self._obs(np.stack([np.asarray(info["final_obs"][e], dtype=np.float32) for e in ended]))
+            for j, e in enumerate(ended.tolist()):
                 infos[e] = {
-                    "terminal_observation": self._obs(last[None, :])[0],
+                    "terminal_observation": last[j],
                     "TimeLimit.truncated": bool(truncated[e]),
                     "episode": {"r": float(self._returns[e]), "l": int(self._lengths[e]), "t": 0.0},
                     "cpe": int(final["cpe"][e]),

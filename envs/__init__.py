@@ -7,9 +7,7 @@ loaded on first use (PEP 562): ``import labsched`` stays quick.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from labsched.envs._lib.lazy import lazy_attributes, lazy_names
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv, ExperimentRecord
 from labsched.envs.labs.durations import (
     Deterministic,
@@ -40,20 +38,8 @@ _LAZY = {
         "make_selector",
     ),
 }
-_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_NAMES))
+_LAZY_NAMES = lazy_names(_LAZY)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

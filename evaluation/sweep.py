@@ -243,12 +243,13 @@ def run_sweep(
 
     Returns:
         One row per distinct cell, in the order of ``cells`` (a :class:`SweepRows` list, which
-        also says how many were run and how many resumed); rows read back from the file are
-        identical to freshly computed ones (``wall_time`` aside).
+        also says how many were run and how many resumed, and the wall time of the call); rows
+        read back from the file are identical to freshly computed ones (``wall_time`` aside).
 
     Raises:
         ResultsFileError: if the existing file is corrupted (nothing is run then).
     """
+    t0 = time.perf_counter()
     unique: dict[str, Cell] = {}
     for cell in cells:
         if not isinstance(cell, Cell):
@@ -270,17 +271,26 @@ def run_sweep(
                 bar.update()
         finally:
             bar.close()
-    return SweepRows([done[cid] for cid in unique], n_run=len(pending), n_resumed=len(unique) - len(pending))
+    return SweepRows(
+        [done[cid] for cid in unique],
+        n_run=len(pending),
+        n_resumed=len(unique) - len(pending),
+        seconds=time.perf_counter() - t0,
+    )
 
 
 class SweepRows(list):
     """The rows returned by :func:`run_sweep`: a list, with ``n_run`` (cells computed by this
-    call) and ``n_resumed`` (cells read back from the results file)."""
+    call), ``n_resumed`` (cells read back from the results file) and ``seconds`` (wall time of
+    the call)."""
 
-    def __init__(self, rows: Iterable[dict[str, Any]], n_run: int = 0, n_resumed: int = 0) -> None:
+    def __init__(
+        self, rows: Iterable[dict[str, Any]], n_run: int = 0, n_resumed: int = 0, seconds: float = 0.0
+    ) -> None:
         super().__init__(rows)
         self.n_run = n_run
         self.n_resumed = n_resumed
+        self.seconds = seconds
 
 
 def measure_scaling(

@@ -7,11 +7,11 @@ points), so ``gymnasium.make("labsched/ConcurrentLabs-v0")`` and
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
 
 from labsched._registration import CONCURRENT_LABS_ID, EXPERIMENT_QUEUE_ID, register_envs
 from labsched.envs import ConcurrentLabsEnv, ExperimentRecord, LabSpec, durations
+from labsched.envs._lib.lazy import lazy_attributes
 
 try:
     __version__ = version("labsched")
@@ -21,10 +21,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 register_envs()
 
 
-def __getattr__(name: str):  # PEP 562: the queue environment's modules load on first use
-    if name in ("ExperimentQueueEnv", "QueueWorldSpec"):
-        return getattr(importlib.import_module("labsched.envs"), name)
-    raise AttributeError(f"module 'labsched' has no attribute {name!r}")
+# PEP 562: the queue environment's modules load on first use.
+__getattr__, __dir__ = lazy_attributes(__name__, {"labsched.envs": ("ExperimentQueueEnv", "QueueWorldSpec")})
 
 
 __all__ = [

@@ -35,6 +35,8 @@ from labsched.agents.throughput import throughput_vs_cartpole
 from labsched.agents.training import default_out_dir, train
 from labsched.baselines.registry import BASELINES
 from labsched.cli_campaign import add_campaign_parser
+from labsched.cli_frontier import add_frontier_parser
+from labsched.cli_information import add_information_parser
 from labsched.cli_sweeps import add_sweep_parsers, print_written
 from labsched.envs.labs.durations import parse_duration
 from labsched.envs.labs.spec import LabSpec
@@ -149,8 +151,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         objective=args.objective,
         selector=args.selector,
         trust_model_file=args.trust_model_file,
+        reference=args.reference,
     )
-    print(compare_markdown(rows))
+    print(compare_markdown(rows, spec.p_safe))
     print_written(write_comparison(rows, args.out, spec, _plot_wanted(args)))
     return 0
 
@@ -176,6 +179,14 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
         "and report the mean regret",
     )
     p.add_argument("--selector", default="kb-ei", help="batch selector in regret mode")
+    p.add_argument(
+        "--reference",
+        default=None,
+        metavar="NAME",
+        help="paired CPE differences (same episodes) against this agent (default: the first); a name not "
+        "among the agents is run too, e.g. clairvoyant (reads each episode's durations: the exact optimum "
+        "on small problems, a proven upper bound otherwise)",
+    )
     p.add_argument(
         "--trust-model-file",
         action="store_true",
@@ -232,6 +243,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         plot=_plot_wanted(args),
         verbose=args.verbose,
         constraint=constraint,
+        init_model=args.init_model,
     )
     if args.seeds is not None:
         out = args.out or str(default_out_dir(args.algo, spec, 0)).removesuffix("_s0") + "_seeds"
@@ -394,6 +406,12 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--seeds", default=None, help="train several seeds in parallel, e.g. 0-4 or 0,2,5 (overrides --seed)"
     )
     g.add_argument("--jobs", type=int, default=2, help="worker processes for --seeds")
+    g.add_argument(
+        "--init-model",
+        default=None,
+        help="start from this saved model (folder or zip, e.g. models/maskable_ppo_h5; same algorithm and "
+        "observation form; loaded without unpickling) instead of a fresh network",
+    )
     p.set_defaults(func=_cmd_train)
 
 
@@ -491,9 +509,11 @@ SUBCOMMANDS = [
     _add_train_parser,
     _add_benchmark_parser,
     _add_baselines_parser,
+    add_frontier_parser,
     add_sweep_parsers,
     _add_queue_eval_parser,
     add_campaign_parser,
+    add_information_parser,
 ]
 
 

@@ -7,8 +7,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from hypothesis import HealthCheck, settings
 
 Policy = Callable[[dict[str, Any]], int]
+
+#: The property tests' Hypothesis settings. database=None: no example database is written outside
+#: tests/; derandomize: reproducible runs.
+PROPERTY_SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def max_valid(info: dict[str, Any]) -> int:
@@ -73,3 +84,25 @@ def run_episode(
         if terminated:
             return ep
     raise AssertionError("episode did not terminate")
+
+
+def assert_same_trajectory(
+    a: list[tuple[Any, float, dict[str, Any]]], b: list[tuple[Any, float, dict[str, Any]]]
+) -> None:
+    """Two trajectories of ``(observation, reward, info)`` are identical: same length, rewards,
+    observations (arrays, or dicts of arrays with the same keys) and info dicts."""
+    assert len(a) == len(b)
+    for (oa, ra, ia), (ob, rb, ib) in zip(a, b, strict=True):
+        assert ra == rb
+        if isinstance(oa, dict):
+            assert oa.keys() == ob.keys()
+            for k in oa:
+                np.testing.assert_array_equal(oa[k], ob[k])
+        else:
+            np.testing.assert_array_equal(oa, ob)
+        assert ia.keys() == ib.keys()
+        for k in ia:
+            if isinstance(ia[k], np.ndarray):
+                np.testing.assert_array_equal(ia[k], ib[k])
+            else:
+                assert ia[k] == ib[k], k

@@ -11,7 +11,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from _envtools import all_busy, keep_busy, run_episode
+from _envtools import all_busy, assert_same_trajectory, keep_busy, run_episode
 
 import labsched
 from labsched import CONCURRENT_LABS_ID, ConcurrentLabsEnv, ExperimentRecord, LabSpec
@@ -123,29 +123,14 @@ def _trajectory(env, seed):
     return traj
 
 
-def _assert_same_trajectory(a, b):
-    assert len(a) == len(b)
-    for (oa, ra, ia), (ob, rb, ib) in zip(a, b, strict=True):
-        assert ra == rb
-        assert oa.keys() == ob.keys()
-        for k in oa:
-            np.testing.assert_array_equal(oa[k], ob[k])
-        assert ia.keys() == ib.keys()
-        for k in ia:
-            if isinstance(ia[k], np.ndarray):
-                np.testing.assert_array_equal(ia[k], ib[k])
-            else:
-                assert ia[k] == ib[k], k
-
-
 def test_same_seed_identical_trajectories():
     a = _trajectory(ConcurrentLabsEnv(), 5)
     b = _trajectory(ConcurrentLabsEnv(), 5)
-    _assert_same_trajectory(a, b)
+    assert_same_trajectory(a, b)
     # the same env instance reseeded reproduces it too
     env = ConcurrentLabsEnv()
     _trajectory(env, 99)
-    _assert_same_trajectory(a, _trajectory(env, 5))
+    assert_same_trajectory(a, _trajectory(env, 5))
 
 
 def test_different_seeds_differ():

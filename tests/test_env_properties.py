@@ -7,12 +7,12 @@ import math
 from collections import defaultdict
 
 import numpy as np
+from _envtools import PROPERTY_SETTINGS
 from gymnasium import spaces
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labsched import ConcurrentLabsEnv, ExperimentRecord, LabSpec
-from labsched.envs.labs.engine import time_tolerance
 from labsched.envs.labs.durations import (
     Deterministic,
     Discrete,
@@ -21,6 +21,7 @@ from labsched.envs.labs.durations import (
     TruncatedNormal,
     Uniform,
 )
+from labsched.envs.labs.engine import time_tolerance
 
 DURATIONS = [
     TruncatedNormal(),
@@ -31,15 +32,6 @@ DURATIONS = [
     Deterministic(1.0),
     Discrete(),
 ]
-
-# database=None: no example database is written outside tests/; derandomize: reproducible runs.
-PROPERTY_SETTINGS = settings(
-    max_examples=150,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 
 @st.composite

@@ -9,7 +9,8 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from _envtools import PROPERTY_SETTINGS, assert_same_trajectory
+from hypothesis import given
 from hypothesis import strategies as st
 
 from labsched.envs.queue.experiment_queue import DeploymentRecord, ExperimentQueueEnv, QueueEnvConfig
@@ -21,14 +22,6 @@ AB_SPEC = QueueWorldSpec(
     experiment_type="ab", n_queries=150, docs_per_query=12, log_sessions=5_000, n_experiments=12
 )
 BENIGN_WARNINGS = ("Not able to test alternative render modes", "unconventional shape")
-
-PROPERTY_SETTINGS = settings(
-    max_examples=150,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 
 def make(**kwargs) -> ExperimentQueueEnv:
@@ -231,31 +224,14 @@ def test_episode_invariants(kwargs, seed, p_invalid):
 # ----------------------------------------------------------------------------------------------
 
 
-def _same(a, b):
-    assert len(a) == len(b)
-    for (oa, ra, ia), (ob, rb, ib) in zip(a, b, strict=True):
-        assert ra == rb
-        if isinstance(oa, dict):
-            for k in oa:
-                np.testing.assert_array_equal(oa[k], ob[k])
-        else:
-            np.testing.assert_array_equal(oa, ob)
-        assert ia.keys() == ib.keys()
-        for k in ia:
-            if isinstance(ia[k], np.ndarray):
-                np.testing.assert_array_equal(ia[k], ib[k])
-            else:
-                assert ia[k] == ib[k], k
-
-
 def test_same_seed_same_trajectory_different_seed_differs():
     kw = {"exploration_interactions": 5_000, "arrivals_per_budget": 2.0}
     a = _greedy_episode(make(**kw), 7)
     b = _greedy_episode(make(**kw), 7)
-    _same(a, b)
+    assert_same_trajectory(a, b)
     env = make(**kw)
     _greedy_episode(env, 99)
-    _same(a, _greedy_episode(env, 7))
+    assert_same_trajectory(a, _greedy_episode(env, 7))
     c = _greedy_episode(make(**kw), 8)
     assert [i["queue"].tolist() for _, _, i in a[:1]] != [i["queue"].tolist() for _, _, i in c[:1]]
 

@@ -40,7 +40,14 @@ from labsched.agents.model_files import legacy_normalizer_path, read_model_data,
 from labsched.cli import main
 
 SMALL = LabSpec(n_experiments=6, n_labs=3, horizon=3.0)
-TINY = {"n_envs": 2, "n_steps": 64, "batch_size": 64, "features": True, "normalize": True}
+TINY = {
+    "n_envs": 2,
+    "n_steps": 64,
+    "batch_size": 64,
+    "features": True,
+    "normalize": True,
+    "policy_kwargs": "dict(net_arch=[128, 128], activation_fn=nn.Tanh)",  # not the yml default
+}
 
 
 class Payload:

@@ -214,7 +214,25 @@ class PointwiseLogistic(LearnedScheduler):
         return np.asarray(self.model_.coef_).reshape(-1)
 
 
-class PointwiseBoostedTrees(LearnedScheduler):
+class _BoostedTrees(LearnedScheduler):
+    """The hyperparameters both tree boosters share (``n_estimators``, ``learning_rate``,
+    ``max_depth``, ``subsample``); other keywords go to :class:`LearnedScheduler`."""
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 100,
+        learning_rate: float = 0.05,
+        max_depth: int = 2,
+        subsample: float = 0.8,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.n_estimators, self.learning_rate = int(n_estimators), float(learning_rate)
+        self.max_depth, self.subsample = int(max_depth), float(subsample)
+
+
+class PointwiseBoostedTrees(_BoostedTrees):
     """Pointwise gradient-boosted trees (``GradientBoostingClassifier``); score ``P(success)``.
 
     Args:
@@ -228,21 +246,8 @@ class PointwiseBoostedTrees(LearnedScheduler):
     name = "lgbm"
     label = "LGBM"
 
-    def __init__(
-        self,
-        *,
-        n_estimators: int = 100,
-        learning_rate: float = 0.05,
-        max_depth: int = 2,
-        subsample: float = 0.8,
-        tune: bool = False,
-        cv: int = 5,
-        seed: int | None = None,
-        **kw: Any,
-    ) -> None:
-        super().__init__(seed=seed, **kw)
-        self.n_estimators, self.learning_rate = int(n_estimators), float(learning_rate)
-        self.max_depth, self.subsample = int(max_depth), float(subsample)
+    def __init__(self, *, tune: bool = False, cv: int = 5, **kw: Any) -> None:
+        super().__init__(**kw)
         self.tune, self.cv = bool(tune), int(cv)
 
     def _booster(self, n: int) -> Any:
@@ -329,7 +334,7 @@ class RankingSVM(LearnedScheduler):
         return ((x - self._mean) / self._std) @ self.w_
 
 
-class PairwiseBoostedTrees(LearnedScheduler):
+class PairwiseBoostedTrees(_BoostedTrees):
     """Pairwise gradient-boosted regression trees: a scoring function ``f`` grown to minimise
     the pairwise logistic (RankNet) loss ``sum log(1 + exp(f(x_j) - f(x_i)))`` over the ordered
     pairs ``sigma_i > sigma_j``, a smooth stand-in for the number of misordered pairs (what R's
@@ -343,20 +348,8 @@ class PairwiseBoostedTrees(LearnedScheduler):
     name = "pgbm"
     label = "PGBM"
 
-    def __init__(
-        self,
-        *,
-        n_estimators: int = 100,
-        learning_rate: float = 0.05,
-        max_depth: int = 2,
-        subsample: float = 0.8,
-        min_samples_leaf: int = 3,
-        seed: int | None = None,
-        **kw: Any,
-    ) -> None:
-        super().__init__(seed=seed, **kw)
-        self.n_estimators, self.learning_rate = int(n_estimators), float(learning_rate)
-        self.max_depth, self.subsample = int(max_depth), float(subsample)
+    def __init__(self, *, min_samples_leaf: int = 3, **kw: Any) -> None:
+        super().__init__(**kw)
         self.min_samples_leaf = int(min_samples_leaf)
 
     def _fit(self, x: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> None:

@@ -1,14 +1,19 @@
-"""Writing results people read: CSV of dataclass rows, Markdown tables, saved figures."""
+"""Writing results people read: CSV of dataclass rows, Markdown tables, saved figures (and
+reports that go on without their figures when matplotlib is missing)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["markdown_table", "pyplot", "save_figure", "write_csv"]
+__all__ = ["markdown_row", "markdown_table", "optional_plot", "pyplot", "save_figure", "write_csv"]
+
+T = TypeVar("T")
 
 
 def write_csv(rows: Sequence[Any], path: str | Path, fields: Sequence[str] | None = None) -> Path:
@@ -44,6 +49,19 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: 
     return "\n".join(lines) + "\n"
 
 
+def markdown_row(
+    label: str,
+    keys: Iterable[Hashable],
+    cells: Mapping[Any, T],
+    text: Callable[[T], str],
+    missing: str = "",
+) -> str:
+    """One line of a pivot table: ``| label | text(cells[k]) | ... |`` over ``keys`` in order,
+    ``missing`` where a key has no cell."""
+    parts = [missing if (cell := cells.get(k)) is None else text(cell) for k in keys]
+    return f"| {label} | " + " | ".join(parts) + " |"
+
+
 def pyplot() -> Any:
     """``matplotlib.pyplot`` on the non-interactive Agg backend (matplotlib is optional)."""
     try:
@@ -67,6 +85,23 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+@contextlib.contextmanager
+def optional_plot() -> Iterator[None]:
+    """Run the plotting inside the block; if matplotlib is missing (``ImportError``), say so on
+    stderr as ``(no plot: ...)`` and go on, so a report still gets its tables.
+
+    Example::
+
+        if plot:
+            with optional_plot():
+                files.append(plot_table(rows, out / "table.png"))
+    """
+    try:
+        yield
+    except ImportError as exc:
+        print(f"(no plot: {exc})", file=sys.stderr)
 
 
 def _as_dict(row: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "as_float_array",
     "check_bool",
     "check_choice",
     "check_generator",
@@ -99,6 +100,30 @@ def check_generator(name: str, value: Any) -> np.random.Generator:
     return value
 
 
+def as_float_array(name: str, value: Any, what: str = "an array of real numbers") -> np.ndarray:
+    """``value`` as a new float array, of any shape; NaN and infinities are not checked here.
+
+    Args:
+        name: the parameter name used in error messages.
+        value: the array-like.
+        what: how the message for a string describes the expected value.
+
+    Raises:
+        TypeError: when ``value`` is a string or holds anything but real numbers (booleans,
+            objects, strings).
+        ValueError: for ragged nested sequences.
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nested sequences
+        raise ValueError(f"{name} must be a rectangular array of real numbers: {exc}") from None
+    if raw.size and raw.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {raw.dtype}")
+    return raw.astype(float)
+
+
 def real_array(name: str, value: Any) -> np.ndarray:
     """``value`` as a finite float array.
 
@@ -106,15 +131,7 @@ def real_array(name: str, value: Any) -> np.ndarray:
         TypeError: when ``value`` is a string or holds anything but real numbers.
         ValueError: for ragged nested sequences and NaN or infinite entries.
     """
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}")
-    try:
-        raw = np.asarray(value)
-    except (TypeError, ValueError) as exc:  # ragged nested sequences
-        raise ValueError(f"{name} must be a rectangular array of real numbers: {exc}") from None
-    if raw.size and raw.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be an array of real numbers, got dtype {raw.dtype}")
-    arr = raw.astype(float)
+    arr = as_float_array(name, value)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
     return arr

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from labsched.envs._lib.validation import as_float_array
+
 __all__ = ["check_bounds", "from_unit", "to_unit"]
 
 
@@ -22,15 +24,7 @@ def check_bounds(bounds: Any, dim: int | None = None, name: str = "bounds") -> n
         TypeError: for strings or entries that are not real numbers.
         ValueError: for a wrong shape, NaN or infinite entries, or a row without ``low < high``.
     """
-    if isinstance(bounds, (str, bytes)):
-        raise TypeError(f"{name} must be a sequence of (low, high) pairs, got {type(bounds).__name__}")
-    try:
-        raw = np.asarray(bounds)
-    except (TypeError, ValueError) as exc:  # ragged nested sequences
-        raise ValueError(f"{name} must be a sequence of (low, high) pairs: {exc}") from None
-    if raw.size and raw.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {raw.dtype}")
-    arr = raw.astype(float)
+    arr = as_float_array(name, bounds, "a sequence of (low, high) pairs")
     if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 1:
         raise ValueError(
             f"{name} must have shape (d, 2) (one (low, high) pair per dimension), got shape {arr.shape}"

@@ -51,7 +51,9 @@ Everything random takes an explicit ``numpy.random.Generator``.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -258,18 +260,25 @@ class GaussianProcess(PosteriorMixin, MarginalLikelihoodMixin):
         On failure (invalid hyperparameters, or a kernel matrix that cannot be factorised) the
         model is left as it was.
         """
-        saved = self.__dict__.copy()
-        try:
+        with self._unchanged_on_error():
             self._apply_hyperparameters(hyperparameters)
             if self._n:
                 self._Lbuf = self._Lbuf.copy()
                 self._jbuf = self._jbuf.copy()
                 self._factorize()
             self._update_alpha()
+        return self
+
+    @contextlib.contextmanager
+    def _unchanged_on_error(self) -> Iterator[None]:
+        """Restore every attribute if the block raises. The block must replace arrays it changes
+        (fresh or copied buffers), not write into the saved ones."""
+        saved = self.__dict__.copy()
+        try:
+            yield
         except BaseException:
             self.__dict__.update(saved)
             raise
-        return self
 
     # ---------------------------------------------------------------- input handling
 
@@ -332,8 +341,7 @@ class GaussianProcess(PosteriorMixin, MarginalLikelihoodMixin):
         Xa = self._points("X", X)
         ya = self._values("y", y, Xa.shape[0])
         n = Xa.shape[0]
-        saved = self.__dict__.copy()  # fresh buffers are allocated, so this restores everything
-        try:
+        with self._unchanged_on_error():  # fresh buffers are allocated, so this restores everything
             self._frozen_standardization = None
             self._n = 0
             self._allocate(max(16, n + max(8, n // 2)))
@@ -342,9 +350,6 @@ class GaussianProcess(PosteriorMixin, MarginalLikelihoodMixin):
             if n:
                 self._factorize()
             self._update_alpha()
-        except BaseException:
-            self.__dict__.update(saved)
-            raise
         return self
 
     def _append_one(self, x: np.ndarray, u: np.ndarray, y: float) -> None:

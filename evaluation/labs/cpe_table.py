@@ -17,7 +17,7 @@ from pathlib import Path
 from labsched.agents.runner import RunTask, TaskResult, run_tasks
 from labsched.baselines.labs.paper import PAPER_CPE, PAPER_SCHEDULERS, paper_cpe
 from labsched.baselines.registry import BASELINES
-from labsched.envs._lib.reporting import pyplot, save_figure, write_csv
+from labsched.envs._lib.reporting import markdown_row, optional_plot, pyplot, save_figure, write_csv
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = [
@@ -129,6 +129,11 @@ def cpe_table(
     return [_row(spec, r) for r in run_tasks(tasks, n_jobs, on_result=report)]
 
 
+def _cell_text(r: CpeRow) -> str:
+    paper = "" if math.isnan(r.paper_cpe) else f" [{r.paper_cpe:g}]"
+    return f"{r.mean_cpe:.1f} ± {r.se_cpe:.1f}{paper} | {r.completion_rate:.3f}"
+
+
 def rows_to_markdown(rows: Sequence[CpeRow]) -> str:
     """A Markdown table: schedulers as rows, horizons as columns; the paper's value in brackets.
 
@@ -140,16 +145,9 @@ def rows_to_markdown(rows: Sequence[CpeRow]) -> str:
     cell = {(r.scheduler, r.horizon): r for r in rows}
     head = "| scheduler | " + " | ".join(f"h = {h:g}: CPE [paper] | complete" for h in horizons) + " |"
     lines = [head, "|---|" + "---|---|" * len(horizons)]
-    for name in names:
-        parts = []
-        for h in horizons:
-            r = cell.get((name, h))
-            if r is None:
-                parts.append("n/a | n/a")
-                continue
-            paper = "" if math.isnan(r.paper_cpe) else f" [{r.paper_cpe:g}]"
-            parts.append(f"{r.mean_cpe:.1f} ± {r.se_cpe:.1f}{paper} | {r.completion_rate:.3f}")
-        lines.append(f"| {name} | " + " | ".join(parts) + " |")
+    lines += [
+        markdown_row(name, [(name, h) for h in horizons], cell, _cell_text, "n/a | n/a") for name in names
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -192,8 +190,6 @@ def write_cpe_outputs(
     (out / f"{stem}.md").write_text(rows_to_markdown(rows))
     written = [out / f"{stem}.md", write_csv(rows, out / f"{stem}.csv")]
     if plot:
-        try:
+        with optional_plot():
             written.append(plot_cpe_table(rows, out / f"{stem}.png"))
-        except ImportError as exc:
-            print(f"(no plot: {exc})", file=sys.stderr)
     return written

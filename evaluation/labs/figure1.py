@@ -24,8 +24,6 @@ the same horizon as the others (``busy:1`` is the sequential policy under the ho
 from __future__ import annotations
 
 import math
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +34,7 @@ from scipy.stats import spearmanr
 
 from labsched.agents.runner import standard_error
 from labsched.baselines.labs.synthetic import BernoulliStarts, KeepBusy, make_scheduler, scheduler_family
-from labsched.envs._lib.reporting import pyplot, save_figure, write_csv
+from labsched.envs._lib.reporting import optional_plot, pyplot, save_figure, write_csv
 from labsched.evaluation.sweep import Cell, run_sweep
 
 __all__ = [
@@ -297,7 +295,6 @@ def figure1(
     """
     out = Path(out)
     cells = figure1_cells(objectives, schedulers, runs, horizon, selector, seed, ps_simulations, **setting)
-    t0 = time.perf_counter()
     rows = run_sweep(
         cells,
         results_path or out / "sweep.csv",
@@ -307,7 +304,6 @@ def figure1(
         resume=resume,
         progress=progress,
     )
-    seconds = time.perf_counter() - t0
     points = summarise(rows)
     corr = spearman_by_objective(points)
     files = [write_points_csv(points, out / "figure1.csv")]
@@ -315,14 +311,12 @@ def figure1(
     (out / "figure1.md").write_text(md)
     files.append(out / "figure1.md")
     if plot:
-        try:
+        with optional_plot():
             files.append(plot_figure1(points, corr, out / "figure1.png"))
-        except ImportError as exc:
-            print(f"(no plot: {exc})", file=sys.stderr)
     return Figure1Result(
         points=points,
         correlations=corr,
-        seconds=seconds,
+        seconds=rows.seconds,
         cells=len(cells),
         ran=rows.n_run,
         resumed=rows.n_resumed,

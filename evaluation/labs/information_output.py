@@ -2,6 +2,7 @@
 
 * :func:`correlations_markdown` - Spearman's rho and p-values per selector and objective.
 * :func:`selectors_markdown` - selector means with 95% intervals, and paired differences.
+* :func:`report_markdown` - the whole ``information.md``.
 * :func:`plot_correlations` - mean integrated variance and mean RMSE against mean CPE, one marker
   per scheduler (coloured by family as in Figure 1), one row per (selector, goal), one column per
   objective, with Spearman's rho in each title.
@@ -21,7 +22,13 @@ from typing import Any
 from labsched.envs._lib.reporting import markdown_table, pyplot, save_figure
 from labsched.evaluation.labs.figure1 import _FAMILY_STYLE
 
-__all__ = ["correlations_markdown", "plot_correlations", "plot_selectors", "selectors_markdown"]
+__all__ = [
+    "correlations_markdown",
+    "plot_correlations",
+    "plot_selectors",
+    "report_markdown",
+    "selectors_markdown",
+]
 
 _GOAL_LABELS = {"integrated_variance": "mean integrated variance", "rmse": "mean RMSE"}
 
@@ -169,3 +176,29 @@ def selectors_markdown(summaries: Sequence[Any], paired: Sequence[Any]) -> str:
         align="llllrrrrr",
     )  # fmt: skip
     return table + "\n" + diffs
+
+
+def report_markdown(res: Any, settings: dict[str, Any]) -> str:
+    """The whole report (an ``InformationResult`` and its settings, one bullet each)."""
+    lines = ["# The information goal: CPE, integrated variance and information-gain selectors", ""]
+    lines += [f"- {k}: {v}" for k, v in settings.items()]
+    lines += [
+        f"- sweep: {res.cells} cells ({res.ran} run now, {res.resumed} resumed), wall time "
+        f"{res.seconds:.0f} s for this call; {res.cpu_seconds:.0f} s of compute summed over the cells",
+        "",
+        "IV = integrated posterior variance of the GP on the fixed Sobol' set (1024 points), RMSE = its "
+        "posterior mean's error there, both at the end of the episode; lower is better for both.",
+        "",
+        "## 1. Does CPE predict the information goal? (Spearman rho across schedulers)",
+        "",
+        correlations_markdown(res.correlations),
+        "Plot: [information_cpe.png](information_cpe.png); one row per scheduler: "
+        "[correlation.csv](correlation.csv).",
+        "",
+        "## 2. Selectors on the information goal (paired over the same episodes)",
+        "",
+        selectors_markdown(res.summaries, res.paired),
+        "Plot: [selectors.png](selectors.png); tables: [selectors.csv](selectors.csv), "
+        "[paired.csv](paired.csv).",
+    ]
+    return "\n".join(lines) + "\n"

@@ -22,8 +22,6 @@ its completion rate so a setting where this fails is visible.
 from __future__ import annotations
 
 import math
-import sys
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,7 +38,7 @@ from labsched.baselines.labs.paper import (
     PAPER_REGRET,
     PAPER_SPREAD,
 )
-from labsched.envs._lib.reporting import pyplot, save_figure, write_csv
+from labsched.envs._lib.reporting import markdown_row, optional_plot, pyplot, save_figure, write_csv
 from labsched.evaluation.sweep import DEFAULT_DURATION, Cell, measure_scaling, run_sweep
 
 __all__ = [
@@ -237,6 +235,16 @@ def _fmt(x: float, digits: int = 3) -> str:
     return text[1:] if text.startswith("0.") else text
 
 
+def _regret_text(e: Table2Entry) -> str:
+    paper = "" if math.isnan(e.paper_regret) else f" [{_fmt(e.paper_regret)}]"
+    return f"{_fmt(e.mean_regret)} ± {_fmt(e.se_regret)}{paper}"
+
+
+def _cpe_text(e: Table2Entry) -> str:
+    paper = "" if math.isnan(e.paper_cpe) else f" [{e.paper_cpe:g}]"
+    return f"{e.mean_cpe:.1f}{paper}"
+
+
 def table2_markdown(entries: Sequence[Table2Entry], note: str = "") -> str:
     """The paper's layout: functions as rows, columns h=∞, OnFCP, then per horizon
     OfStaged, OfIL, OnMEL, PS; ``mean ± SE [paper]``; a final CPE row."""
@@ -244,30 +252,10 @@ def table2_markdown(entries: Sequence[Table2Entry], note: str = "") -> str:
     functions = list(dict.fromkeys(e.function for e in entries if e.function != "CPE"))
     cell = {(e.function, e.column): e for e in entries}
     lines = ["| function | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    for f in functions:
-        parts = []
-        for c in cols:
-            e = cell.get((f, c))
-            if e is None:
-                parts.append("")
-                continue
-            paper = "" if math.isnan(e.paper_regret) else f" [{_fmt(e.paper_regret)}]"
-            parts.append(f"{_fmt(e.mean_regret)} ± {_fmt(e.se_regret)}{paper}")
-        lines.append(f"| {f} | " + " | ".join(parts) + " |")
-    parts = []
-    for c in cols:
-        e = cell.get(("CPE", c))
-        if e is None:
-            parts.append("")
-            continue
-        paper = "" if math.isnan(e.paper_cpe) else f" [{e.paper_cpe:g}]"
-        parts.append(f"{e.mean_cpe:.1f}{paper}")
-    lines.append("| CPE | " + " | ".join(parts) + " |")
-    comp = []
-    for c in cols:
-        e = cell.get(("CPE", c))
-        comp.append("" if e is None else f"{e.completion_rate:.3f}")
-    lines.append("| all n completed | " + " | ".join(comp) + " |")
+    lines += [markdown_row(f, [(f, c) for c in cols], cell, _regret_text) for f in functions]
+    cpe_keys = [("CPE", c) for c in cols]
+    lines.append(markdown_row("CPE", cpe_keys, cell, _cpe_text))
+    lines.append(markdown_row("all n completed", cpe_keys, cell, lambda e: f"{e.completion_rate:.3f}"))
     text = "\n".join(lines) + "\n"
     if note:
         text += "\n" + note.rstrip() + "\n"
@@ -394,7 +382,6 @@ def table2(
     """
     out = Path(out)
     cells = table2_cells(objectives, horizons, runs, selector, seed, ps_simulations, **setting)
-    t0 = time.perf_counter()
     rows = run_sweep(
         cells,
         results_path or out / "sweep.csv",
@@ -404,7 +391,6 @@ def table2(
         resume=resume,
         progress=progress,
     )
-    seconds = time.perf_counter() - t0
     entries = summarise_table2(rows)
     cpu = sum(r["wall_time"] for r in rows)
     note = (
@@ -422,14 +408,12 @@ def table2(
     (out / "table2.md").write_text(md)
     files = [out / "table2.md", *write_table2_csv(entries, out)]
     if plot:
-        try:
+        with optional_plot():
             files.append(plot_table2(entries, out / "table2.png"))
-        except ImportError as exc:
-            print(f"(no plot: {exc})", file=sys.stderr)
     return Table2Result(
         entries=entries,
         markdown=md,
-        seconds=seconds,
+        seconds=rows.seconds,
         cells=len(cells),
         ran=rows.n_run,
         resumed=rows.n_resumed,

@@ -54,9 +54,7 @@ run.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from labsched.envs._lib.lazy import lazy_attributes, lazy_names
 from labsched.envs.queue.splits import stratified_splits
 from labsched.evaluation.queue.config import (
     DEFAULT_FIGURE_ENTRIES,
@@ -79,14 +77,15 @@ from labsched.evaluation.queue.tables import figure1_rows, plot_figure1, tables_
 
 # The agent's names load on first use (PEP 562): labsched.agents imports stable-baselines3 and
 # torch (the rl extra), which the protocol and ``labsched queue-eval`` without an agent do not need.
-_AGENT_NAMES = {
-    "AGENT_ENV_KWARGS": "labsched.agents.queue",
-    "QueueAgentResult": "labsched.agents.queue",
-    "train_queue_agent": "labsched.agents.queue",
-    "AgentRow": "labsched.evaluation.queue.agent_comparison",
-    "agent_markdown": "labsched.evaluation.queue.agent_comparison",
-    "compare_agent_with_schedulers": "labsched.evaluation.queue.agent_comparison",
+_AGENT_MODULES = {
+    "labsched.agents.queue": ("AGENT_ENV_KWARGS", "QueueAgentResult", "train_queue_agent"),
+    "labsched.evaluation.queue.agent_comparison": (
+        "AgentRow",
+        "agent_markdown",
+        "compare_agent_with_schedulers",
+    ),
 }
+__getattr__, __dir__ = lazy_attributes(__name__, _AGENT_MODULES)
 
 
 __all__ = [
@@ -115,18 +114,5 @@ __all__ = [
     "tables_markdown",
     "wilcoxon_p",
     "write_rows_csv",
-    *sorted(_AGENT_NAMES),
+    *sorted(lazy_names(_AGENT_MODULES)),
 ]
-
-
-def __getattr__(name: str) -> Any:
-    module = _AGENT_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_AGENT_NAMES))

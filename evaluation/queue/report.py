@@ -3,7 +3,6 @@ and the figure, optionally with a trained RL agent compared with the greedy sche
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labsched.agents.queue import train_queue_agent
+from labsched.envs._lib.reporting import optional_plot
 from labsched.evaluation.queue.agent_comparison import agent_markdown, compare_agent_with_schedulers
 from labsched.evaluation.queue.config import paper_config
 from labsched.evaluation.queue.runner import ProtocolResult, run_protocol
@@ -67,10 +67,8 @@ def _write_protocol_files(
     if fig_rows:
         files.append(write_rows_csv(fig_rows, out / "figure1.csv"))
         if plot:
-            try:
+            with optional_plot():
                 files.append(plot_figure1(fig_rows, out / "figure1.png"))
-            except ImportError as exc:  # pragma: no cover - matplotlib missing
-                print(f"(no plot: {exc})", file=sys.stderr)
     return files
 
 

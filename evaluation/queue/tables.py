@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from labsched.envs._lib.reporting import pyplot, save_figure, write_csv
+from labsched.envs._lib.reporting import markdown_row, pyplot, save_figure, write_csv
 from labsched.evaluation.queue.config import PAPER_TABLES, ProtocolConfig
 from labsched.evaluation.queue.summary import SummaryRow, scheduler_label
 
@@ -38,6 +38,11 @@ def _fmt_t(t: int) -> str:
 
 def _fraction_label(f: float) -> str:
     return "0" if f == 0.0 else f"{f:.2f}·T"
+
+
+def _cell_text(r: SummaryRow) -> str:
+    txt = f"{r.mean:.2f}±{(r.ci_high - r.ci_low) / 2:.2f}"
+    return f"**{txt}**" if r.bold else txt
 
 
 def tables_markdown(rows: Sequence[SummaryRow], config: ProtocolConfig | None = None) -> str:
@@ -73,16 +78,9 @@ def tables_markdown(rows: Sequence[SummaryRow], config: ProtocolConfig | None = 
             )
         lines = [f"**{title}**", "", "| #sample | " + " | ".join(scheduler_label(n) for n in names) + " |"]
         lines.append("|---|" + "---|" * len(names))
-        for f in fracs:
-            parts = []
-            for n in names:
-                r = cell.get((n, f))
-                if r is None:
-                    parts.append("–")
-                    continue
-                txt = f"{r.mean:.2f}±{(r.ci_high - r.ci_low) / 2:.2f}"
-                parts.append(f"**{txt}**" if r.bold else txt)
-            lines.append(f"| {_fraction_label(f)} | " + " | ".join(parts) + " |")
+        lines += [
+            markdown_row(_fraction_label(f), [(n, f) for n in names], cell, _cell_text, "–") for f in fracs
+        ]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 

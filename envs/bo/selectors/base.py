@@ -4,7 +4,7 @@ audit record) and :class:`CandidateSelector` (a selector scoring a finite candid
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from labsched.envs.bo.gp import GaussianProcess
 from labsched.envs.bo.linalg import one_blas_thread
 from labsched.envs.bo.scores import SelectionScores
 
-__all__ = ["CandidateSelector", "Selector"]
+__all__ = ["CandidateOptions", "CandidateSelector", "Selector"]
 
 
 class Selector(abc.ABC):
@@ -45,6 +45,9 @@ class Selector(abc.ABC):
     criterion: ClassVar[str] = ""
     #: How many top candidates each pick of :attr:`last_scores` keeps.
     n_scores: int = 5
+    #: The constructor options this class adds (attributes of the same names); :meth:`_options`
+    #: collects them over the class hierarchy, the most derived class first, for ``repr``.
+    _option_names: ClassVar[tuple[str, ...]] = ("min_distance",)
 
     def __init__(self, *, min_distance: float = 1e-4) -> None:
         self.min_distance = check_real("min_distance", min_distance, 0.0, 0.5, low_open=True, high_open=True)
@@ -119,11 +122,23 @@ class Selector(abc.ABC):
         return out
 
     def _options(self) -> dict[str, Any]:
-        return {"min_distance": self.min_distance}
+        """The constructor options (see :attr:`_option_names`) and their values."""
+        names = [name for cls in type(self).__mro__ for name in vars(cls).get("_option_names", ())]
+        return {name: getattr(self, name) for name in names}
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self._options().items())
         return f"{type(self).__name__}({opts})"
+
+
+class CandidateOptions(TypedDict, total=False):
+    """The keyword options of :class:`CandidateSelector`, which its subclasses pass on."""
+
+    n_candidates: int | None
+    n_local: int | None
+    n_best: int
+    local_scale: float
+    min_distance: float
 
 
 class CandidateSelector(Selector):
@@ -136,7 +151,11 @@ class CandidateSelector(Selector):
         n_best: how many of the best observed inputs get a neighbourhood.
         local_scale: standard deviation of the perturbations, in GP lengthscales.
         min_distance: see :class:`Selector`.
+
+    Subclasses take these options as ``**options: Unpack[CandidateOptions]`` and pass them on.
     """
+
+    _option_names: ClassVar[tuple[str, ...]] = ("n_candidates", "n_local", "n_best", "local_scale")
 
     def __init__(
         self,
@@ -155,15 +174,6 @@ class CandidateSelector(Selector):
 
     def _default_n_candidates(self, dim: int) -> int:
         return min(2048, 512 * dim)
-
-    def _options(self) -> dict[str, Any]:
-        return {
-            "n_candidates": self.n_candidates,
-            "n_local": self.n_local,
-            "n_best": self.n_best,
-            "local_scale": self.local_scale,
-            **super()._options(),
-        }
 
     def _candidates(self, ctx: SelectionContext, rng: np.random.Generator, n_needed: int) -> np.ndarray:
         """Unit-cube candidates for a call needing ``n_needed`` points (see :func:`generate_candidates`)."""

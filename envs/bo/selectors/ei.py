@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -11,7 +11,10 @@ from labsched.envs.bo.acquisition import Posterior, expected_improvement
 from labsched.envs.bo.acquisition import incumbent as model_incumbent
 from labsched.envs.bo.candidates import SelectionContext, polish_ei, random_far_point
 from labsched.envs.bo.gp import GaussianProcess
-from labsched.envs.bo.selectors.base import CandidateSelector
+from labsched.envs.bo.selectors.base import CandidateOptions, CandidateSelector
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["LIARS", "KrigingBelieverEI"]
 
@@ -53,6 +56,7 @@ class KrigingBelieverEI(CandidateSelector):
 
     name: ClassVar[str] = "kb-ei"
     criterion: ClassVar[str] = "expected improvement"
+    _option_names: ClassVar[tuple[str, ...]] = ("liar", "n_refine", "refine_maxiter")
 
     def __init__(
         self,
@@ -60,30 +64,12 @@ class KrigingBelieverEI(CandidateSelector):
         liar: str = "mean",
         n_refine: int = 3,
         refine_maxiter: int = 30,
-        n_candidates: int | None = None,
-        n_local: int | None = None,
-        n_best: int = 5,
-        local_scale: float = 0.5,
-        min_distance: float = 1e-4,
+        **options: Unpack[CandidateOptions],
     ) -> None:
-        super().__init__(
-            n_candidates=n_candidates,
-            n_local=n_local,
-            n_best=n_best,
-            local_scale=local_scale,
-            min_distance=min_distance,
-        )
+        super().__init__(**options)
         self.liar = check_choice("liar", liar.lower() if isinstance(liar, str) else liar, LIARS)
         self.n_refine = check_int("n_refine", n_refine, 0)
         self.refine_maxiter = check_int("refine_maxiter", refine_maxiter, 1)
-
-    def _options(self) -> dict[str, Any]:
-        return {
-            "liar": self.liar,
-            "n_refine": self.n_refine,
-            "refine_maxiter": self.refine_maxiter,
-            **super()._options(),
-        }
 
     def _lie(self, ctx: SelectionContext, model: GaussianProcess, U: np.ndarray) -> np.ndarray:
         if self.liar == "mean" or ctx.y_obs.size == 0:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from scipy.spatial.distance import cdist
@@ -46,7 +46,10 @@ from labsched.envs.bo.information import (
     integration_points,
     sample_max_values,
 )
-from labsched.envs.bo.selectors.base import CandidateSelector
+from labsched.envs.bo.selectors.base import CandidateOptions, CandidateSelector
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["InformationSelector", "IntegratedVarianceSelector", "MaxValueEntropySearch"]
 
@@ -66,6 +69,8 @@ class InformationSelector(CandidateSelector):
         n_candidates, n_local, n_best, local_scale, min_distance: see :class:`CandidateSelector`.
     """
 
+    _option_names: ClassVar[tuple[str, ...]] = ("duration_fn", "cost_exponent", "gain_floor", "tie_tol")
+
     def __init__(
         self,
         *,
@@ -73,34 +78,15 @@ class InformationSelector(CandidateSelector):
         cost_exponent: float = 1.0,
         gain_floor: float = 0.5,
         tie_tol: float = 1e-9,
-        n_candidates: int | None = None,
-        n_local: int | None = None,
-        n_best: int = 5,
-        local_scale: float = 0.5,
-        min_distance: float = 1e-4,
+        **options: Unpack[CandidateOptions],
     ) -> None:
-        super().__init__(
-            n_candidates=n_candidates,
-            n_local=n_local,
-            n_best=n_best,
-            local_scale=local_scale,
-            min_distance=min_distance,
-        )
+        super().__init__(**options)
         if duration_fn is not None and not callable(duration_fn):
             raise TypeError(f"duration_fn must be callable or None, got {type(duration_fn).__name__}")
         self.duration_fn = duration_fn
         self.cost_exponent = check_real("cost_exponent", cost_exponent, 0.0)
         self.gain_floor = check_real("gain_floor", gain_floor, 0.0, 1.0)
         self.tie_tol = check_real("tie_tol", tie_tol, 0.0)
-
-    def _options(self) -> dict[str, Any]:
-        return {
-            "duration_fn": self.duration_fn,
-            "cost_exponent": self.cost_exponent,
-            "gain_floor": self.gain_floor,
-            "tie_tol": self.tie_tol,
-            **super()._options(),
-        }
 
     @abc.abstractmethod
     def _prepare(self, ctx: SelectionContext, model: GaussianProcess, Xc: np.ndarray, rng: Any) -> Any:
@@ -197,18 +183,12 @@ class MaxValueEntropySearch(InformationSelector):
 
     name: ClassVar[str] = "mes"
     criterion: ClassVar[str] = "max-value entropy (nats)"
+    _option_names: ClassVar[tuple[str, ...]] = ("n_max_values", "max_value_method")
 
     def __init__(self, *, n_max_values: int = 16, max_value_method: str = "gumbel", **options: Any) -> None:
         super().__init__(**options)
         self.n_max_values = check_int("n_max_values", n_max_values, 1)
         self.max_value_method = check_choice("max_value_method", max_value_method, ("gumbel", "sample"))
-
-    def _options(self) -> dict[str, Any]:
-        return {
-            "n_max_values": self.n_max_values,
-            "max_value_method": self.max_value_method,
-            **super()._options(),
-        }
 
     def _prepare(self, ctx: SelectionContext, model: GaussianProcess, Xc: np.ndarray, rng: Any) -> Any:
         return sample_max_values(model, Xc, self.n_max_values, rng, method=self.max_value_method)
@@ -232,6 +212,7 @@ class IntegratedVarianceSelector(InformationSelector):
 
     name: ClassVar[str] = "ivr"
     criterion: ClassVar[str] = "integrated variance reduction"
+    _option_names: ClassVar[tuple[str, ...]] = ("n_integration",)
 
     def __init__(self, *, n_integration: int = DEFAULT_INTEGRATION_POINTS, **options: Any) -> None:
         super().__init__(**options)
@@ -239,9 +220,6 @@ class IntegratedVarianceSelector(InformationSelector):
 
     def _default_n_candidates(self, dim: int) -> int:
         return min(1024, 256 * dim)
-
-    def _options(self) -> dict[str, Any]:
-        return {"n_integration": self.n_integration, **super()._options()}
 
     def _prepare(self, ctx: SelectionContext, model: GaussianProcess, Xc: np.ndarray, rng: Any) -> Any:
         return integration_points(ctx.gp.bounds, self.n_integration)

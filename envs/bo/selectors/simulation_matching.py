@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -17,7 +17,10 @@ from labsched.envs.bo.acquisition import incumbent as model_incumbent
 from labsched.envs.bo.candidates import SelectionContext, polish_ei
 from labsched.envs.bo.kmedoids import k_medoids
 from labsched.envs.bo.linalg import psd_sqrt
-from labsched.envs.bo.selectors.base import CandidateSelector
+from labsched.envs.bo.selectors.base import CandidateOptions, CandidateSelector
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["SimulationMatching", "simulate_policy"]
 
@@ -82,6 +85,14 @@ class SimulationMatching(CandidateSelector):
 
     name: ClassVar[str] = "simulation-matching"
     criterion: ClassVar[str] = "share of simulated sequential picks covered"
+    _option_names: ClassVar[tuple[str, ...]] = (
+        "n_samples",
+        "policy",
+        "pi_margin",
+        "n_refine",
+        "refine_maxiter",
+        "max_swaps",
+    )
 
     def __init__(
         self,
@@ -92,19 +103,9 @@ class SimulationMatching(CandidateSelector):
         n_refine: int = 2,
         refine_maxiter: int = 30,
         max_swaps: int = 50,
-        n_candidates: int | None = None,
-        n_local: int | None = None,
-        n_best: int = 5,
-        local_scale: float = 0.5,
-        min_distance: float = 1e-4,
+        **options: Unpack[CandidateOptions],
     ) -> None:
-        super().__init__(
-            n_candidates=n_candidates,
-            n_local=n_local,
-            n_best=n_best,
-            local_scale=local_scale,
-            min_distance=min_distance,
-        )
+        super().__init__(**options)
         self.n_samples = check_int("n_samples", n_samples, 1)
         policy = policy.lower() if isinstance(policy, str) else policy
         self.policy = check_choice("policy", policy, ("ei", "pi"))
@@ -115,17 +116,6 @@ class SimulationMatching(CandidateSelector):
 
     def _default_n_candidates(self, dim: int) -> int:
         return min(512, 128 * dim)
-
-    def _options(self) -> dict[str, Any]:
-        return {
-            "n_samples": self.n_samples,
-            "policy": self.policy,
-            "pi_margin": self.pi_margin,
-            "n_refine": self.n_refine,
-            "refine_maxiter": self.refine_maxiter,
-            "max_swaps": self.max_swaps,
-            **super()._options(),
-        }
 
     def _select(self, ctx: SelectionContext, k: int, rng: np.random.Generator) -> np.ndarray:
         p = ctx.U_pend.shape[0]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from labsched.envs._lib.validation import check_bool
 from labsched.envs.bo.candidates import SelectionContext, random_far_point
-from labsched.envs.bo.selectors.base import CandidateSelector
+from labsched.envs.bo.selectors.base import CandidateOptions, CandidateSelector
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["ThompsonSampling"]
 
@@ -35,31 +38,19 @@ class ThompsonSampling(CandidateSelector):
 
     name: ClassVar[str] = "thompson"
     criterion: ClassVar[str] = "posterior draw"
+    _option_names: ClassVar[tuple[str, ...]] = ("fantasize",)
 
     def __init__(
         self,
         *,
         fantasize: bool = False,
-        n_candidates: int | None = None,
-        n_local: int | None = None,
-        n_best: int = 5,
-        local_scale: float = 0.5,
-        min_distance: float = 1e-4,
+        **options: Unpack[CandidateOptions],
     ) -> None:
-        super().__init__(
-            n_candidates=n_candidates,
-            n_local=n_local,
-            n_best=n_best,
-            local_scale=local_scale,
-            min_distance=min_distance,
-        )
+        super().__init__(**options)
         self.fantasize = check_bool("fantasize", fantasize)
 
     def _default_n_candidates(self, dim: int) -> int:
         return min(1024, 256 * dim)
-
-    def _options(self) -> dict[str, Any]:
-        return {"fantasize": self.fantasize, **super()._options()}
 
     def _select(self, ctx: SelectionContext, k: int, rng: np.random.Generator) -> np.ndarray:
         U = self._candidates(ctx, rng, k + ctx.U_pend.shape[0])
