@@ -29,10 +29,10 @@ import numpy as np
 
 from labsched.agents.loading import METADATA_FILE, resolve_model_path
 from labsched.agents.plots import plot_learning_curve
-from labsched.agents.runner import RunTask, TaskResult, run_tasks
+from labsched.agents.runner import CpeRow, RunTask, TaskResult, run_tasks
 from labsched.baselines.labs.paper import paper_cpe
 from labsched.baselines.registry import BASELINES
-from labsched.envs._lib.reporting import pyplot, save_figure, write_csv
+from labsched.envs._lib.reporting import optional_plot, pyplot, save_figure, write_csv
 from labsched.envs._lib.stats import mean_ci, p_safe_verdict, paired_difference
 from labsched.envs._lib.validation import check_int
 from labsched.envs.labs.spec import LabSpec
@@ -50,8 +50,9 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class CompareRow:
-    """One agent's results (the CPE-table columns first, for CSV compatibility).
+class CompareRow(CpeRow):
+    """One agent's results: the CPE-table columns (:class:`~labsched.agents.runner.CpeRow`) first,
+    for CSV compatibility, then the comparison's own.
 
     Attributes:
         scheduler: baseline name, or the model path as given.
@@ -76,15 +77,6 @@ class CompareRow:
         diff_p_value: two-sided paired t-test p-value.
     """
 
-    scheduler: str
-    horizon: float
-    episodes: int
-    mean_cpe: float
-    se_cpe: float
-    completion_rate: float
-    mean_completed: float
-    paper_cpe: float
-    seconds: float
     kind: str = "baseline"
     mean_regret: float = math.nan
     se_regret: float = math.nan
@@ -415,9 +407,7 @@ def write_comparison(rows: Sequence[CompareRow], out: str | Path, spec: LabSpec,
     (out / "compare.md").write_text(rows_to_markdown(rows, spec.p_safe))
     written = [out / "compare.md", write_csv(rows, out / "compare.csv")]
     if plot:
-        try:
+        with optional_plot():
             written.append(plot_comparison(rows, out / "compare.png"))
             written.extend(write_learning_curves(rows, out, spec))
-        except ImportError as exc:
-            print(f"(no plot: {exc})", file=sys.stderr)
     return written

@@ -27,7 +27,6 @@ activation_fn=nn.Tanh)"``. Unknown keys and bad values raise ``ValueError`` nami
 
 from __future__ import annotations
 
-import ast
 import importlib
 import importlib.util
 import inspect
@@ -38,7 +37,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labsched.envs._lib.validation import check_int, check_real
+from labsched.agents.hyperparam_values import (
+    LIN_SCHEDULE,
+    RANGES,
+    bad_value,
+    check_by_default,
+    check_float_value,
+    check_int_value,
+    check_schedule,
+    parse_policy_kwargs,
+)
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = [
@@ -136,14 +144,6 @@ VEC_ENV_KINDS = ("native", "dummy", "subproc")
 _ENV_KWARGS = {"normalize_reward": bool, "decide_on_completion": bool}
 _NORMALIZE_KWARGS = {"clip_obs": float, "epsilon": float}
 _POLICIES = ("MlpPolicy",)
-_ACTIVATIONS = {
-    "tanh": "Tanh",
-    "relu": "ReLU",
-    "elu": "ELU",
-    "leaky_relu": "LeakyReLU",
-    "gelu": "GELU",
-    "silu": "SiLU",
-}
 
 
 def _signature_defaults(info: AlgorithmInfo) -> dict[str, Any]:
@@ -155,127 +155,6 @@ def allowed_keys(algo: str | AlgorithmInfo) -> list[str]:
     """Every key a hyperparameter entry may hold for ``algo``."""
     info = algo if isinstance(algo, AlgorithmInfo) else algorithm_info(algo)
     return sorted(set(_signature_defaults(info)) | set(EXTRA_KEYS))
-
-
-def _bad(algo: str, key: str, value: Any, want: str) -> ValueError:
-    return ValueError(f"bad hyperparameter {key}={value!r} for {algo}: must be {want}")
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(float(x))
-
-
-def _check_int(algo: str, key: str, value: Any, low: int) -> int:
-    # YAML reads 1e5 as a float: whole floats count as integers here.
-    if _is_number(value) and float(value).is_integer():
-        try:
-            return check_int(key, int(value), low)
-        except ValueError:
-            pass
-    raise _bad(algo, key, value, f"an integer >= {low}")
-
-
-def _check_float(algo: str, key: str, value: Any, low: float, high: float = math.inf, open_low=False):
-    try:
-        return check_real(key, value, low, None if high == math.inf else high, low_open=open_low)
-    except (TypeError, ValueError):
-        bounds = f"{'>' if open_low else '>='} {low:g}" + ("" if high == math.inf else f" and <= {high:g}")
-        raise _bad(algo, key, value, f"a number {bounds}") from None
-
-
-_LIN = re.compile(r"^lin_([-+0-9.eE]+)$")
-
-
-def _check_schedule(algo: str, key: str, value: Any) -> float | str:
-    if isinstance(value, str):
-        m = _LIN.match(value.strip())
-        try:
-            if m and float(m.group(1)) > 0:
-                return value.strip()
-        except ValueError:
-            pass
-        raise _bad(algo, key, value, "a number > 0 or a linear schedule 'lin_<number>' such as 'lin_3e-4'")
-    return _check_float(algo, key, value, 0.0, open_low=True)
-
-
-#: Range checks of common keys (anything else is checked against its default's type).
-_RANGES: dict[str, tuple] = {
-    "n_steps": ("int", 1),
-    "batch_size": ("int", 1),
-    "n_epochs": ("int", 1),
-    "n_envs": ("int", 1),
-    "n_timesteps": ("int", 1),
-    "buffer_size": ("int", 1),
-    "learning_starts": ("int", 0),
-    "gradient_steps": ("int", -1),
-    "target_update_interval": ("int", 1),
-    "gamma": ("float", 0.0, 1.0, True),
-    "gae_lambda": ("float", 0.0, 1.0, False),
-    "ent_coef": ("float", 0.0),
-    "vf_coef": ("float", 0.0),
-    "max_grad_norm": ("float", 0.0, math.inf, True),
-    "tau": ("float", 0.0, 1.0, True),
-    "exploration_fraction": ("float", 0.0, 1.0, False),
-    "exploration_initial_eps": ("float", 0.0, 1.0, False),
-    "exploration_final_eps": ("float", 0.0, 1.0, False),
-}
-
-
-def _parse_policy_kwargs(algo: str, value: Any) -> dict[str, Any]:
-    """The zoo's string form (``"dict(net_arch=[64, 64], activation_fn=nn.Tanh)"``) or a mapping."""
-    if isinstance(value, str):
-        try:
-            tree = ast.parse(value.strip(), mode="eval").body
-            if not (
-                isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id == "dict"
-            ):
-                raise ValueError
-            if tree.args:
-                raise ValueError
-            out = {}
-            for kw in tree.keywords:
-                node = kw.value
-                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-                    out[kw.arg] = node.attr  # nn.Tanh -> "Tanh"
-                else:
-                    out[kw.arg] = ast.literal_eval(node)
-            value = out
-        except (SyntaxError, ValueError) as exc:
-            raise _bad(
-                algo, "policy_kwargs", value, "a mapping or a string like 'dict(net_arch=[64, 64])'"
-            ) from exc
-    if not isinstance(value, Mapping):
-        raise _bad(algo, "policy_kwargs", value, "a mapping or a string like 'dict(net_arch=[64, 64])'")
-    out = dict(value)
-    if "net_arch" in out:
-        arch = out["net_arch"]
-        ok_list = isinstance(arch, (list, tuple)) and all(_is_int_pos(x) for x in arch)
-        ok_dict = (
-            isinstance(arch, Mapping)
-            and set(arch) <= {"pi", "vf", "qf"}
-            and all(isinstance(v, (list, tuple)) and all(_is_int_pos(x) for x in v) for v in arch.values())
-        )
-        if not (ok_list or ok_dict):
-            raise _bad(
-                algo, "policy_kwargs.net_arch", arch, "a list of layer sizes or dict(pi=[...], vf=[...])"
-            )
-        out["net_arch"] = list(arch) if ok_list else {k: list(v) for k, v in arch.items()}
-    if "activation_fn" in out:
-        act = out["activation_fn"]
-        names = {v.lower(): v for v in _ACTIVATIONS.values()}
-        if isinstance(act, str) and (act.lower() in _ACTIVATIONS or act.lower() in names):
-            out["activation_fn"] = _ACTIVATIONS.get(act.lower(), names.get(act.lower()))
-        elif not isinstance(act, str):
-            out["activation_fn"] = getattr(act, "__name__", str(act))
-        else:
-            raise _bad(
-                algo, "policy_kwargs.activation_fn", act, f"one of {sorted(_ACTIVATIONS.values())} (torch.nn)"
-            )
-    return out
-
-
-def _is_int_pos(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
 
 
 def validate_hyperparams(algo: str | AlgorithmInfo, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -296,73 +175,59 @@ def validate_hyperparams(algo: str | AlgorithmInfo, params: Mapping[str, Any]) -
     out: dict[str, Any] = {}
     for key, value in params.items():
         if key in ("learning_rate", "clip_range"):
-            out[key] = _check_schedule(name, key, value)
+            out[key] = check_schedule(name, key, value)
         elif key == "policy":
             if value not in _POLICIES:
-                raise _bad(name, key, value, f"one of {list(_POLICIES)} (the observation is a flat vector)")
+                raise bad_value(
+                    name, key, value, f"one of {list(_POLICIES)} (the observation is a flat vector)"
+                )
             out[key] = value
         elif key == "vec_env":
             if value not in VEC_ENV_KINDS:
-                raise _bad(name, key, value, f"one of {list(VEC_ENV_KINDS)}")
+                raise bad_value(name, key, value, f"one of {list(VEC_ENV_KINDS)}")
             out[key] = value
         elif key == "features":
             if not isinstance(value, bool):
-                raise _bad(name, key, value, "true or false")
+                raise bad_value(name, key, value, "true or false")
             out[key] = value
         elif key == "normalize":
             if isinstance(value, bool):
                 out[key] = value
             elif isinstance(value, Mapping) and set(value) <= set(_NORMALIZE_KWARGS):
                 out[key] = {
-                    k: _check_float(name, f"normalize.{k}", v, 0.0, open_low=True) for k, v in value.items()
+                    k: check_float_value(name, f"normalize.{k}", v, 0.0, open_low=True)
+                    for k, v in value.items()
                 }
             else:
-                raise _bad(
+                raise bad_value(
                     name, key, value, f"true, false or a mapping with keys {sorted(_NORMALIZE_KWARGS)}"
                 )
         elif key == "env_kwargs":
             if not isinstance(value, Mapping) or not set(value) <= set(_ENV_KWARGS):
-                raise _bad(name, key, value, f"a mapping with keys among {sorted(_ENV_KWARGS)}")
+                raise bad_value(name, key, value, f"a mapping with keys among {sorted(_ENV_KWARGS)}")
             for k, v in value.items():
                 if not isinstance(v, bool):
-                    raise _bad(name, f"env_kwargs.{k}", v, "true or false")
+                    raise bad_value(name, f"env_kwargs.{k}", v, "true or false")
             out[key] = dict(value)
         elif key == "policy_kwargs":
-            out[key] = _parse_policy_kwargs(name, value)
-        elif key in _RANGES:
-            kind, *args = _RANGES[key]
+            out[key] = parse_policy_kwargs(name, value)
+        elif key in RANGES:
+            kind, *args = RANGES[key]
             out[key] = (
-                _check_int(name, key, value, *args)
+                check_int_value(name, key, value, *args)
                 if kind == "int"
-                else _check_float(name, key, value, *args)
+                else check_float_value(name, key, value, *args)
             )
         elif key == "train_freq":
             if isinstance(value, (list, tuple)) and len(value) == 2 and value[1] in ("step", "episode"):
-                out[key] = [_check_int(name, key, value[0], 1), value[1]]
+                out[key] = [check_int_value(name, key, value[0], 1), value[1]]
             else:
-                out[key] = _check_int(name, key, value, 1)
+                out[key] = check_int_value(name, key, value, 1)
         else:
-            out[key] = _check_by_default(name, key, value, defaults.get(key))
+            out[key] = check_by_default(name, key, value, defaults.get(key))
     if "batch_size" in out and out["batch_size"] < 2 and info.name in ("ppo", "maskable_ppo"):
-        raise _bad(name, "batch_size", out["batch_size"], "an integer >= 2")
+        raise bad_value(name, "batch_size", out["batch_size"], "an integer >= 2")
     return out
-
-
-def _check_by_default(algo: str, key: str, value: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise _bad(algo, key, value, "true or false")
-    elif isinstance(default, int):
-        if not (_is_number(value) and float(value).is_integer()):
-            raise _bad(algo, key, value, "an integer")
-        return int(value)
-    elif isinstance(default, float):
-        if not _is_number(value):
-            raise _bad(algo, key, value, "a number")
-        return float(value)
-    elif default is None and value is not None and not isinstance(value, (int, float, str, list, dict)):
-        raise _bad(algo, key, value, "a number, string, list, mapping or null")
-    return value
 
 
 # ----------------------------------------------------------------------------- files and overrides
@@ -500,7 +365,7 @@ class LinearSchedule:
 
 def _schedule(value: float | str) -> Any:
     if isinstance(value, str):
-        return LinearSchedule(float(_LIN.match(value).group(1)))
+        return LinearSchedule(float(LIN_SCHEDULE.match(value).group(1)))
     return float(value)
 
 

@@ -35,6 +35,7 @@ from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = [
+    "CpeRow",
     "EpisodeResult",
     "Predictor",
     "RunSummary",
@@ -49,6 +50,35 @@ __all__ = [
     "standard_error",
     "summarize",
 ]
+
+
+@dataclass(frozen=True)
+class CpeRow:
+    """One scheduler's CPE results at one horizon: a cell of the CPE table
+    (:mod:`labsched.evaluation.labs.cpe_table`) and the first columns of a comparison row
+    (:class:`labsched.agents.comparison.CompareRow` extends it), so both CSVs start alike.
+
+    Attributes:
+        scheduler: baseline name, or a model path.
+        horizon: horizon evaluated.
+        episodes: episodes run.
+        mean_cpe, se_cpe: mean CPE and its standard error.
+        completion_rate: share of episodes completing all ``n`` experiments.
+        mean_completed: mean number completed.
+        paper_cpe: the paper's Table 2 value (NaN off the paper's setting).
+        seconds: wall time.
+    """
+
+    scheduler: str
+    horizon: float
+    episodes: int
+    mean_cpe: float
+    se_cpe: float
+    completion_rate: float
+    mean_completed: float
+    paper_cpe: float
+    seconds: float
+
 
 #: Schedulers whose tasks are dispatched first in parallel runs (the slowest).
 SLOW_FIRST = ("ps",)

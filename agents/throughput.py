@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from labsched.agents.config import algorithm_info, load_hyperparams, model_kwargs
+from labsched.agents.config import AlgorithmInfo, algorithm_info, load_hyperparams, model_kwargs
 from labsched.agents.envs import make_vec
 from labsched.envs._lib.threads import torch_threads
 from labsched.envs.labs.spec import LabSpec
@@ -93,23 +93,7 @@ def throughput_vs_cartpole(
 
     ratio = lab_sps / cart_sps
     if verbose:
-        shared = ", ".join(f"{k}={params[k]}" for k in ("n_steps", "batch_size", "n_epochs") if k in params)
-        obs = "+".join(
-            x
-            for x, on in (
-                ("flat", True),
-                ("features", params.get("features")),
-                ("VecNormalize", params.get("normalize")),
-            )
-            if on
-        )
-        print(
-            f"training throughput ({steps} env steps each, {n_envs} envs, {shared}, 1 torch thread):\n"
-            f"  {info.class_name} on ConcurrentLabs-v0 (n={spec.n_experiments}, l={spec.n_labs}, "
-            f"h={spec.horizon:g}; {obs}): {lab_sps:,.0f} env steps/s ({lab_steps} steps)\n"
-            f"  PPO on CartPole-v1 (same settings): {cart_sps:,.0f} env steps/s ({cart_steps} steps)\n"
-            f"  ratio ConcurrentLabs / CartPole: {ratio:.2f}"
-        )
+        _print_figures(info, spec, params, steps, n_envs, (lab_sps, lab_steps), (cart_sps, cart_steps))
     return {
         "labsched_steps_per_s": lab_sps,
         "cartpole_steps_per_s": cart_sps,
@@ -117,3 +101,34 @@ def throughput_vs_cartpole(
         "labsched_steps": lab_steps,
         "cartpole_steps": cart_steps,
     }
+
+
+def _print_figures(
+    info: AlgorithmInfo,
+    spec: LabSpec,
+    params: Mapping[str, Any],
+    steps: int,
+    n_envs: int,
+    lab: tuple[float, int],
+    cartpole: tuple[float, int],
+) -> None:
+    """Both throughputs, the shared settings and their ratio, on stdout."""
+    (lab_sps, lab_steps), (cart_sps, cart_steps) = lab, cartpole
+    ratio = lab_sps / cart_sps
+    shared = ", ".join(f"{k}={params[k]}" for k in ("n_steps", "batch_size", "n_epochs") if k in params)
+    obs = "+".join(
+        x
+        for x, on in (
+            ("flat", True),
+            ("features", params.get("features")),
+            ("VecNormalize", params.get("normalize")),
+        )
+        if on
+    )
+    print(
+        f"training throughput ({steps} env steps each, {n_envs} envs, {shared}, 1 torch thread):\n"
+        f"  {info.class_name} on ConcurrentLabs-v0 (n={spec.n_experiments}, l={spec.n_labs}, "
+        f"h={spec.horizon:g}; {obs}): {lab_sps:,.0f} env steps/s ({lab_steps} steps)\n"
+        f"  PPO on CartPole-v1 (same settings): {cart_sps:,.0f} env steps/s ({cart_steps} steps)\n"
+        f"  ratio ConcurrentLabs / CartPole: {ratio:.2f}"
+    )

@@ -7,7 +7,6 @@ learn, save, and gather the :class:`TrainResult`.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import platform
@@ -19,25 +18,15 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from labsched.agents.callbacks import ProgressCallback, TimeLimitCallback, make_eval_callback
-from labsched.agents.config import (
-    ENV_ID,
-    VEC_ENV_KINDS,
-    AlgorithmInfo,
-    algorithm_info,
-    load_hyperparams,
-    model_kwargs,
-    require_rl_extra,
-)
-from labsched.agents.constrained import ConstraintConfig, LagrangianCallback, constrained_envs
+from labsched.agents.config import ENV_ID, require_rl_extra
+from labsched.agents.constrained import ConstraintConfig, LagrangianCallback
 from labsched.agents.envs import make_vec
-from labsched.agents.loading import FORMAT_VERSION, METADATA_FILE, load_agent, save_normalizer
+from labsched.agents.loading import FORMAT_VERSION, METADATA_FILE, save_normalizer
 from labsched.agents.plots import plot_learning_curve
+from labsched.agents.training_setup import TrainConfig, default_out_dir, make_envs, make_model, resolve_config
 from labsched.baselines.registry import make
 from labsched.envs._lib.threads import torch_threads as set_torch_threads
-from labsched.envs._lib.validation import check_choice, check_int, check_real
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["TrainConfig", "TrainResult", "default_out_dir", "reference_cpe", "train"]
@@ -86,14 +75,6 @@ class TrainResult:
     constraint: dict[str, Any] | None = None
 
 
-def default_out_dir(algo: str, spec: LabSpec, seed: int) -> Path:
-    """``runs/<algo>_n<n>_l<l>_h<h>_s<seed>``."""
-    return (
-        Path("runs")
-        / f"{algorithm_info(algo).name}_n{spec.n_experiments}_l{spec.n_labs}_h{spec.horizon:g}_s{seed}"
-    )
-
-
 def reference_cpe(
     names: Iterable[str], spec: LabSpec, n_envs: int, eval_seed: int, n_episodes: int, env_kwargs=None
 ) -> dict[str, float]:
@@ -135,171 +116,6 @@ def _dump_yaml(data: Mapping[str, Any], path: Path) -> None:
     import yaml
 
     path.write_text(yaml.safe_dump(json.loads(json.dumps(dict(data))), sort_keys=True))
-
-
-@dataclass
-class TrainConfig:
-    """Everything :func:`train` resolved before building anything (see its arguments).
-
-    Attributes:
-        info: the algorithm.
-        spec: the problem.
-        params: the resolved hyperparameters (``n_timesteps`` included).
-        out: output folder.
-        seed: training seed; the evaluation envs get ``eval_seed = seed + 10_000``.
-        time_limit_minutes, eval_freq, eval_episodes, n_eval_envs, vec_env, verbose: as given.
-        constraint: the chance-constraint handling (None: plain training;
-            :mod:`labsched.agents.constrained`), its ``target`` resolved.
-    """
-
-    info: AlgorithmInfo
-    spec: LabSpec
-    params: dict[str, Any]
-    out: Path
-    seed: int
-    time_limit_minutes: float | None
-    eval_freq: int
-    eval_episodes: int
-    n_eval_envs: int
-    vec_env: str
-    verbose: int
-    constraint: ConstraintConfig | None = None
-    init_model: str | None = None
-
-    @property
-    def eval_seed(self) -> int:
-        return self.seed + 10_000
-
-    @property
-    def n_timesteps(self) -> int:
-        return int(self.params["n_timesteps"])
-
-    @property
-    def n_envs(self) -> int:
-        return int(self.params.get("n_envs", 1))
-
-    @property
-    def features(self) -> bool:
-        return bool(self.params.get("features", False))
-
-    @property
-    def normalize(self) -> bool | Mapping[str, float]:
-        return self.params.get("normalize", False)
-
-    @property
-    def env_kwargs(self) -> dict[str, Any]:
-        return dict(self.params.get("env_kwargs", {}))
-
-
-def _resolve_config(
-    algo: str,
-    spec: LabSpec | None,
-    total_timesteps: int | None,
-    time_limit_minutes: float | None,
-    hyperparams_file: str | Path | None,
-    hyperparams: Mapping[str, Any] | Iterable[str] | None,
-    seed: int,
-    out: str | Path | None,
-    eval_freq: int,
-    eval_episodes: int,
-    n_eval_envs: int,
-    vec_env: str | None,
-    verbose: int,
-    constraint: ConstraintConfig | None = None,
-) -> TrainConfig:
-    """Check the arguments and resolve the hyperparameters."""
-    info = algorithm_info(algo)
-    spec = spec or LabSpec()
-    if not isinstance(spec, LabSpec):
-        raise TypeError(f"spec must be a labsched.LabSpec, got {type(spec).__name__}")
-    params = load_hyperparams(info.name, spec, hyperparams_file, hyperparams)
-    if total_timesteps is not None:
-        params["n_timesteps"] = check_int("total_timesteps", total_timesteps, 1)
-    params["n_timesteps"] = int(params.get("n_timesteps", 1_000_000))
-    if vec_env is not None:
-        params["vec_env"] = check_choice("vec_env", vec_env, VEC_ENV_KINDS)
-    vec_env = params.setdefault("vec_env", "native")
-    if time_limit_minutes is not None:
-        check_real("time_limit_minutes", time_limit_minutes, 0.0, low_open=True)
-    check_int("eval_freq", eval_freq, 0)
-    check_int("eval_episodes", eval_episodes, 1)
-    check_int("n_eval_envs", n_eval_envs, 1)
-    if constraint is not None:
-        if not isinstance(constraint, ConstraintConfig):
-            raise TypeError(f"constraint must be a ConstraintConfig, got {type(constraint).__name__}")
-        if constraint.masked and not info.masked:
-            raise ValueError(f"constraint={constraint.kind!r} needs a maskable algorithm (maskable_ppo)")
-        constraint = constraint.resolve(spec)
-    return TrainConfig(
-        info=info,
-        spec=spec,
-        params=params,
-        out=Path(out) if out is not None else default_out_dir(info.name, spec, seed),
-        seed=seed,
-        time_limit_minutes=time_limit_minutes,
-        eval_freq=eval_freq,
-        eval_episodes=eval_episodes,
-        n_eval_envs=n_eval_envs,
-        vec_env=vec_env,
-        verbose=verbose,
-        constraint=constraint,
-    )
-
-
-def _make_envs(cfg: TrainConfig) -> tuple[Any, Any, Any]:
-    """The training envs (seeds ``seed + i``), the evaluation envs (``eval_seed + i``) and,
-    with a constraint, the training :class:`~labsched.agents.constrained.ConstrainedVecEnv`."""
-    normalize = False if cfg.constraint is not None else cfg.normalize
-    common = dict(features=cfg.features, normalize=normalize, env_kwargs=cfg.env_kwargs)
-    env = make_vec(cfg.spec, cfg.n_envs, cfg.seed, vec_env=cfg.vec_env, **common)
-    eval_env = make_vec(cfg.spec, cfg.n_eval_envs, cfg.eval_seed, evaluation=True, **common)
-    if cfg.constraint is None:
-        return env, eval_env, None
-    return constrained_envs(env, eval_env, cfg.spec, cfg.constraint, cfg.normalize)
-
-
-def _warm_start(cfg: TrainConfig, env: Any, tb_dir: str | None) -> Any:
-    """The saved model ``cfg.init_model`` (loaded safely) continuing on ``env``, with its
-    observation statistics copied into the training ``VecNormalize``."""
-    agent = load_agent(cfg.init_model)
-    if agent.algo != cfg.info.name or agent.features != cfg.features:
-        raise ValueError(
-            f"init_model {cfg.init_model!r} is a {agent.algo} model with features={agent.features}; "
-            f"training asks for {cfg.info.name} with features={cfg.features}"
-        )
-    model = agent.model
-    model.set_env(env)
-    model.tensorboard_log = tb_dir
-    vn = model.get_vec_normalize_env()
-    if (vn is None) != (agent.normalizer is None):
-        raise ValueError(f"init_model {cfg.init_model!r} and the hyperparameters disagree on 'normalize'")
-    if vn is not None:
-        vn.obs_rms.mean = np.array(agent.normalizer.obs_rms.mean, dtype=np.float64)
-        vn.obs_rms.var = np.array(agent.normalizer.obs_rms.var, dtype=np.float64)
-        vn.obs_rms.count = float(agent.normalizer.obs_rms.count)
-    return model
-
-
-def _make_model(cfg: TrainConfig, env: Any, tensorboard: bool) -> Any:
-    """The SB3 / sb3-contrib model (bad hyperparameters raise ``ValueError``); with
-    ``init_model``, that saved model, trained further."""
-    tb_dir = None
-    if tensorboard and importlib.util.find_spec("tensorboard") is not None:
-        tb_dir = str(cfg.out / "tb")
-    if cfg.init_model is not None:
-        return _warm_start(cfg, env, tb_dir)
-    try:
-        return cfg.info.load_class()(
-            cfg.params.get("policy", "MlpPolicy"),
-            env,
-            seed=cfg.seed,
-            verbose=1 if cfg.verbose >= 2 else 0,
-            tensorboard_log=tb_dir,
-            device="cpu",
-            **model_kwargs(cfg.params),
-        )
-    except (TypeError, ValueError, AssertionError) as exc:
-        raise ValueError(f"bad hyperparameters for {cfg.info.name}: {exc}") from exc
 
 
 def _metadata(cfg: TrainConfig, refs: Mapping[str, float]) -> dict[str, Any]:
@@ -449,6 +265,7 @@ def _print_summary(result: TrainResult) -> None:
     )
 
 
+# size: 101 lines, 55 of them the docstring of the public entry point; the body is a list of steps.
 def train(
     algo: str = "maskable_ppo",
     spec: LabSpec | None = None,
@@ -516,7 +333,7 @@ def train(
     from stable_baselines3.common.utils import set_random_seed
 
     require_rl_extra("training")
-    cfg = _resolve_config(
+    cfg = resolve_config(
         algo, spec, total_timesteps, time_limit_minutes, hyperparams_file, hyperparams, seed, out,
         eval_freq, eval_episodes, n_eval_envs, vec_env, verbose, constraint,
     )  # fmt: skip
@@ -524,7 +341,7 @@ def train(
     cfg.out.mkdir(parents=True, exist_ok=True)
     set_torch_threads(torch_threads)
     set_random_seed(seed)
-    env, eval_env, constrained = _make_envs(cfg)
+    env, eval_env, constrained = make_envs(cfg)
     refs = _parse_references(
         references,
         spec=cfg.spec,
@@ -533,7 +350,7 @@ def train(
         n_episodes=cfg.eval_episodes,
         env_kwargs=cfg.env_kwargs,
     )
-    model = _make_model(cfg, env, tensorboard)
+    model = make_model(cfg, env, tensorboard)
     metadata = _metadata(cfg, refs)
     _write_metadata(cfg.out, metadata)
     _dump_yaml(cfg.params, cfg.out / "hyperparams.yml")

@@ -7,19 +7,22 @@ worker (environment variables for spawned workers, ``threadpoolctl`` inside the 
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import joblib
 from joblib import Parallel, delayed
+from joblib.externals.loky import reusable_executor as loky_reusable_executor
 from tqdm.auto import tqdm
 
 from labsched.envs._lib.threads import BLAS_ENV, single_threaded_blas
 from labsched.evaluation.cells import Cell
 
-__all__ = ["BACKENDS", "Progress", "execute"]
+__all__ = ["BACKENDS", "Progress", "SweepTerminated", "execute"]
 
 #: The sweep backends.
 BACKENDS = ("loky", "ray", "dask")
@@ -44,23 +47,82 @@ def _stream(pending: Sequence[Cell], n_jobs: int, worker: Worker) -> Iterator[di
         yield from Parallel(n_jobs=n_jobs)(delayed(worker)(c) for c in pending[i : i + chunk])
 
 
+class SweepTerminated(SystemExit):
+    """Raised in the main thread when a parallel sweep receives SIGTERM, so that its workers are
+    stopped and its results file is closed on the way out (exit status ``128 + 15``, as a shell
+    reports a process killed by SIGTERM)."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`SweepTerminated` (SIGINT already raises
+    ``KeyboardInterrupt``), so the ``finally`` blocks that stop the workers run.
+
+    Only in the main thread and only over the default handler: a handler the program installed
+    itself is left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        del frame
+        raise SweepTerminated(128 + signum)
+
+    signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _kill_loky_workers() -> None:
+    """Stop joblib's reusable loky executor and kill its worker processes at once (without
+    creating one when there is none)."""
+    executor = getattr(loky_reusable_executor, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=False, kill_workers=True)
+
+
 def execute(
     pending: Sequence[Cell], n_jobs: int, backend: str, address: str | None, worker: Worker
 ) -> Iterator[dict[str, Any]]:
-    """Run ``worker`` on every cell with the backend, yielding the rows as they finish."""
-    if backend == "loky":
-        if n_jobs == 1:
-            for cell in pending:
-                yield worker(cell)
-            return
-        with single_threaded_blas(), joblib.parallel_config(backend="loky", inner_max_num_threads=1):
-            yield from _stream(pending, n_jobs, worker)
-    elif backend == "ray":
-        yield from _execute_ray(pending, n_jobs, address, worker)
-    elif backend == "dask":
-        yield from _execute_dask(pending, n_jobs, address, worker)
-    else:
+    """Run ``worker`` on every cell with the backend, yielding the rows as they finish.
+
+    A parallel run interrupted by SIGINT or SIGTERM (or any exception, or a consumer that stops
+    iterating) stops its workers before the exception propagates: loky's processes are killed,
+    a local Ray or Dask cluster is shut down.
+    """
+    if backend == "loky" and n_jobs == 1:
+        for cell in pending:
+            yield worker(cell)
+        return
+    if backend not in BACKENDS:
         raise ValueError(f"backend must be 'loky', 'ray' or 'dask', got {backend!r}")
+    with _sigterm_raises():
+        if backend == "loky":
+            rows = _stream_loky(pending, n_jobs, worker)
+        elif backend == "ray":
+            rows = _execute_ray(pending, n_jobs, address, worker)
+        else:
+            rows = _execute_dask(pending, n_jobs, address, worker)
+        with contextlib.closing(rows):
+            yield from rows
+
+
+def _stream_loky(pending: Sequence[Cell], n_jobs: int, worker: Worker) -> Iterator[dict[str, Any]]:
+    """:func:`_stream` on loky processes, whose workers are killed if the run does not finish."""
+    with single_threaded_blas(), joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+        rows = _stream(pending, n_jobs, worker)
+        try:
+            yield from rows
+        except BaseException:
+            rows.close()
+            _kill_loky_workers()
+            raise
 
 
 def _execute_ray(

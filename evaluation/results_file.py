@@ -71,6 +71,7 @@ _TYPES: dict[str, type] = {"cell_id": str, **_CELL_TYPES, **_RESULT_TYPES}
 #: Fields that may differ between two computations of the same cell.
 NONDETERMINISTIC = frozenset({"wall_time"})
 _INT_RE = re.compile(r"^-?\d+$")
+_HASH_RE = re.compile(r"^[0-9a-f]{16}$")
 _PARTIAL_ROW_RE = re.compile(r"^([0-9a-f]{16},|[0-9a-f]{0,16}$)")
 
 
@@ -155,11 +156,6 @@ def _parse_row(path: Path, number: int, line: str, columns: tuple[str, ...]) -> 
         except ValueError as exc:
             raise ResultsFileError(f"{path}: line {number}: column {column!r}: {exc}") from exc
     row = {c: parsed.get(c, math.nan) for c in COLUMNS}
-    if not math.isfinite(row["regret"]) or row["regret"] < 0:
-        raise ResultsFileError(f"{path}: line {number}: regret must be finite and >= 0, got {row['regret']}")
-    for c in FORMAT2_COLUMNS:
-        if not (math.isnan(row[c]) or (math.isfinite(row[c]) and row[c] >= 0)):
-            raise ResultsFileError(f"{path}: line {number}: {c} must be NaN or finite and >= 0, got {row[c]}")
     try:
         cell = Cell(**{k: row[k] for k in _CELL_TYPES})
     except (TypeError, ValueError, OSError) as exc:
@@ -169,7 +165,42 @@ def _parse_row(path: Path, number: int, line: str, columns: tuple[str, ...]) -> 
             f"{path}: line {number}: cell_id {row['cell_id']} does not match the row's own fields "
             f"(expected {cell.id}); the row was edited or written by another version"
         )
+    problem = _outcome_problem(row, cell)
+    if problem:
+        raise ResultsFileError(f"{path}: line {number}: {problem}; the row was edited or corrupted")
     return row
+
+
+def _outcome_problem(row: dict[str, Any], cell: Cell) -> str:
+    """What is impossible in a row's result columns for its cell ("" when nothing is).
+
+    The seeds are functions of the cell; ``cpe`` lies in ``[0, n (n - 1) / 2]`` (the CPE of a
+    sequential run is the largest), ``completed`` in ``[0, n]``; ``regret`` is finite and
+    ``>= 0`` (sweep objectives have a stated optimum); ``best_value`` is finite;
+    ``integrated_variance`` and ``rmse`` are NaN (format 1) or finite and ``>= 0``; ``init_hash``
+    has 16 hex digits; ``wall_time`` is finite and ``>= 0``.
+    """
+    n = cell.n_experiments
+    for name in ("env_seed", "agent_seed"):
+        if row[name] != getattr(cell, name):
+            return f"{name} must be {getattr(cell, name)} (derived from the cell's fields), got {row[name]}"
+    max_cpe = n * (n - 1) // 2
+    if not 0 <= row["cpe"] <= max_cpe:
+        return f"cpe must be in [0, n (n - 1) / 2 = {max_cpe}] for n_experiments={n}, got {row['cpe']}"
+    if not 0 <= row["completed"] <= n:
+        return f"completed must be in [0, n_experiments={n}], got {row['completed']}"
+    if not (math.isfinite(row["regret"]) and row["regret"] >= 0):
+        return f"regret must be finite and >= 0, got {row['regret']}"
+    if not math.isfinite(row["best_value"]):
+        return f"best_value must be finite, got {row['best_value']}"
+    for c in FORMAT2_COLUMNS:
+        if not (math.isnan(row[c]) or (math.isfinite(row[c]) and row[c] >= 0)):
+            return f"{c} must be NaN or finite and >= 0, got {row[c]}"
+    if not _HASH_RE.match(row["init_hash"]):
+        return f"init_hash must be 16 lowercase hex digits, got {row['init_hash']!r}"
+    if not (math.isfinite(row["wall_time"]) and row["wall_time"] >= 0):
+        return f"wall_time must be finite and >= 0 seconds, got {row['wall_time']}"
+    return ""
 
 
 def _scan(path: Path) -> _Scan:

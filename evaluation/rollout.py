@@ -17,12 +17,15 @@ from labsched.agents.runner import (
     run_episodes,
     summarize,
 )
+from labsched.envs._lib.rollout import Episode, play_episode
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = [
+    "Episode",
     "EpisodeResult",
     "Predictor",
     "RunSummary",
+    "play_episode",
     "run_episode",
     "run_episodes",
     "summarize",

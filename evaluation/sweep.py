@@ -74,6 +74,7 @@ from labsched.agents.loading import METADATA_FILE, load_agent, load_sb3_model
 from labsched.baselines.labs.synthetic import make_scheduler
 from labsched.envs._lib.rollout import play_episode
 from labsched.envs._lib.threads import BLAS_ENV, single_threaded, single_threaded_blas
+from labsched.envs._lib.validation import check_int
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
 from labsched.envs.labs.spec import LabSpec
 from labsched.evaluation.backends import BACKENDS, Progress, execute
@@ -356,8 +357,10 @@ def sweep_cells(
         **setting: other :class:`Cell` fields (``n_experiments``, ``duration``, ...).
 
     Raises:
-        ValueError: when neither schedulers nor agents are given.
+        ValueError: when neither schedulers nor agents are given, or ``runs < 1``.
+        TypeError: when ``runs`` is not an integer.
     """
+    runs = check_int("runs", runs, low=1)
     entries = [(s, "") for s in schedulers] + [(Path(a).stem, str(a)) for a in agents]
     if not entries:
         raise ValueError("give --schedulers and/or --agent")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from labsched.cli_sweeps import _add_sweep_spec_args, print_written
+from labsched.cli_sweeps import add_sweep_spec_args, print_written
 from labsched.evaluation.cells import DEFAULT_DURATION
 from labsched.evaluation.labs import information as info
 from labsched.evaluation.labs.figure1 import DEFAULT_SCHEDULERS
@@ -72,7 +72,7 @@ def add_information_parser(sub: argparse._SubParsersAction) -> None:
         "under fixed schedulers, paired over the same episodes (means with 95%% CIs, paired "
         "differences); resumable (results CSV) and parallel.",
     )
-    _add_sweep_spec_args(p)
+    add_sweep_spec_args(p)
     p.add_argument("--horizon", type=float, default=5.0, help="horizon h (default 5)")
     p.add_argument("--objectives", nargs="+", default=list(info.DEFAULT_OBJECTIVES), help="objective names")
     p.add_argument(

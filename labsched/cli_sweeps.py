@@ -18,7 +18,7 @@ from labsched.evaluation.labs import figure1 as f1
 from labsched.evaluation.labs import table2 as t2
 from labsched.evaluation.sweep import run_sweep, sweep_cells, sweep_markdown
 
-__all__ = ["add_sweep_parsers", "print_written"]
+__all__ = ["add_sweep_parsers", "add_sweep_spec_args", "print_written"]
 
 
 def print_written(files: Iterable[str | Path]) -> None:
@@ -66,7 +66,8 @@ def _duration_text(text: str) -> str:
     return text
 
 
-def _add_sweep_spec_args(p: argparse.ArgumentParser) -> None:
+def add_sweep_spec_args(p: argparse.ArgumentParser) -> None:
+    """The problem options of a sweep (the duration law kept as its text, as sweep cells hold it)."""
     g = p.add_argument_group("problem spec (defaults: the paper's setting)")
     g.add_argument("-n", "--n-experiments", type=int, default=20, help="budget n of experiments")
     g.add_argument("-l", "--n-labs", type=int, default=10, help="number l of labs")
@@ -137,7 +138,7 @@ def _add_table2_parser(sub: argparse._SubParsersAction) -> None:
         description="Mean regret ± SE per objective, scheduler and horizon in the paper's layout, "
         "with the paper's values; resumable (results CSV) and parallel.",
     )
-    _add_sweep_spec_args(p)
+    add_sweep_spec_args(p)
     p.add_argument(
         "--objectives",
         nargs="+",
@@ -177,7 +178,7 @@ def _add_figure1_parser(sub: argparse._SubParsersAction) -> None:
         description="Mean CPE and mean regret of each scheduler on each objective, Spearman rank "
         "correlation, CSV and scatter plot.",
     )
-    _add_sweep_spec_args(p)
+    add_sweep_spec_args(p)
     p.add_argument("--horizon", type=float, default=5.0, help="horizon h (default 5)")
     p.add_argument("--objectives", nargs="+", default=["cosines", "hartmann3"])
     p.add_argument(
@@ -219,7 +220,7 @@ def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
         description="Objectives x schedulers (baselines, busy:K, bernoulli:P, staged:...) and/or "
         "trained agents x horizons x runs, resumable; prints mean regret and CPE per group.",
     )
-    _add_sweep_spec_args(p)
+    add_sweep_spec_args(p)
     p.add_argument("--objectives", nargs="+", default=["cosines"])
     p.add_argument("--schedulers", nargs="+", default=None, help="scheduler names")
     p.add_argument("--agent", nargs="+", default=None, help="trained stable-baselines3 .zip files")

@@ -79,58 +79,67 @@ def _table(rows: list[dict[str, Any]], columns: list[str], *, row_ids: list[str]
 
 
 def _points_figure(go: Any, surf: dict[str, Any], points: list[dict[str, Any]], rec: dict | None) -> Any:
+    """The posterior with the points: contours of mean and sd (2-d), else one slice a dimension."""
+    if surf["kind"] == "contour":
+        return _contour_figure(go, surf, points, rec)
+    return _slices_figure(go, surf, points)
+
+
+def _contour_figure(go: Any, surf: dict[str, Any], points: list[dict[str, Any]], rec: dict | None) -> Any:
     from plotly.subplots import make_subplots
 
-    if surf["kind"] == "contour":
-        fig = make_subplots(rows=1, cols=2, subplot_titles=("posterior mean", "posterior sd"))
-        ax = surf["axes"]
-        for col, key, scale in ((1, "mean", "Viridis"), (2, "sd", "Magma")):
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("posterior mean", "posterior sd"))
+    ax = surf["axes"]
+    for col, key, scale in ((1, "mean", "Viridis"), (2, "sd", "Magma")):
+        fig.add_trace(
+            go.Contour(x=ax[0], y=ax[1], z=surf[key], colorscale=scale, showscale=False, name=key),
+            row=1,
+            col=col,
+        )
+        for kind in ("initial", "done", "running"):
+            pts = [p for p in points if p["kind"] == kind]
+            if not pts:
+                continue
             fig.add_trace(
-                go.Contour(x=ax[0], y=ax[1], z=surf[key], colorscale=scale, showscale=False, name=key),
+                go.Scatter(
+                    x=[p["x"][0] for p in pts],
+                    y=[p["x"][1] for p in pts],
+                    mode="markers",
+                    name=kind,
+                    legendgroup=kind,
+                    showlegend=col == 1,
+                    marker={
+                        "color": _COLORS[kind],
+                        "size": 9,
+                        "line": {"width": 1, "color": "white"},
+                        "symbol": "x" if kind == "running" else "circle",
+                    },
+                    customdata=[p["id"] for p in pts],
+                    hovertemplate="order %{customdata}<br>x=(%{x:.3g}, %{y:.3g})<extra>" + kind + "</extra>",
+                ),
                 row=1,
                 col=col,
             )
-            for kind in ("initial", "done", "running"):
-                pts = [p for p in points if p["kind"] == kind]
-                if not pts:
-                    continue
-                fig.add_trace(
-                    go.Scatter(
-                        x=[p["x"][0] for p in pts],
-                        y=[p["x"][1] for p in pts],
-                        mode="markers",
-                        name=kind,
-                        legendgroup=kind,
-                        showlegend=col == 1,
-                        marker={
-                            "color": _COLORS[kind],
-                            "size": 9,
-                            "line": {"width": 1, "color": "white"},
-                            "symbol": "x" if kind == "running" else "circle",
-                        },
-                        customdata=[p["id"] for p in pts],
-                        hovertemplate="order %{customdata}<br>x=(%{x:.3g}, %{y:.3g})<extra>"
-                        + kind
-                        + "</extra>",
-                    ),
-                    row=1,
-                    col=col,
-                )
-            if rec:
-                fig.add_trace(
-                    go.Scatter(
-                        x=[rec["x"][0]],
-                        y=[rec["x"][1]],
-                        mode="markers",
-                        name="recommended",
-                        legendgroup="rec",
-                        showlegend=col == 1,
-                        marker={"symbol": "star", "size": 16, "color": "gold", "line": {"width": 1}},
-                    ),
-                    row=1,
-                    col=col,
-                )
-        return fig
+        if rec:
+            fig.add_trace(
+                go.Scatter(
+                    x=[rec["x"][0]],
+                    y=[rec["x"][1]],
+                    mode="markers",
+                    name="recommended",
+                    legendgroup="rec",
+                    showlegend=col == 1,
+                    marker={"symbol": "star", "size": 16, "color": "gold", "line": {"width": 1}},
+                ),
+                row=1,
+                col=col,
+            )
+    return fig
+
+
+def _slices_figure(go: Any, surf: dict[str, Any], points: list[dict[str, Any]]) -> Any:
+    from plotly.subplots import make_subplots
+
     slices = surf["slices"]
     fig = make_subplots(rows=1, cols=len(slices), subplot_titles=[f"x{s['dim']}" for s in slices])
     for s in slices:
@@ -328,11 +337,11 @@ def _status_rows(status: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _page(campaign, status, divs, points, surf, cal, prog, log, last, plan_note) -> str:
-    """Assemble the HTML (long but linear: one block per section)."""
+def _meta_line(campaign: Any) -> str:
+    """Where the data come from and how the campaign was set up (HTML)."""
     c = campaign.config
     source = html.escape(str(Path(campaign._journal.path).resolve()))
-    meta = (
+    return (
         f"Data source: campaign journal <code>{source}</code> ({len(campaign.events())} committed events). "
         f"Campaign created with <code>{html.escape(c.code_version)}</code>; report written by "
         f"<code>{html.escape(code_version())}</code>. "
@@ -340,14 +349,21 @@ def _page(campaign, status, divs, points, surf, cal, prog, log, last, plan_note)
         f"<code>{html.escape(c.selector)}</code>, goal {c.goal}, seed {c.seed}, "
         f"{c.spec.n_experiments} experiments on {c.spec.n_labs} labs, horizon {c.spec.horizon:g}."
     )
-    stop = '<p class="stop">A stop threshold is crossed.</p>' if status.stop else ""
-    dims = [f"x{i}" for i in range(c.dim)]
+
+
+def _points_table(dim: int, points: list[dict[str, Any]]) -> str:
+    """The observed and running points, one column a coordinate, rows anchored by order id."""
+    dims = [f"x{i}" for i in range(dim)]
     pts_rows = [{**p, **{d: p["x"][i] for i, d in enumerate(dims)}} for p in points]
-    pts_table = _table(
+    return _table(
         pts_rows,
         ["id", "kind", *dims, "y", "mean", "sd", "lab", "decision"],
         row_ids=[f"order-{p['id']}" for p in points],
     )
+
+
+def _grid_section(surf: dict[str, Any]) -> tuple[str, str]:
+    """(title, table) of the posterior chart's numbers: a coarse grid (2-d) or the slices."""
     if surf["kind"] == "contour":
         step = max(1, len(surf["axes"][0]) // 10)
         grid = [
@@ -360,31 +376,53 @@ def _page(campaign, status, divs, points, surf, cal, prog, log, last, plan_note)
             for j in range(0, len(surf["axes"][1]), step)
             for i in range(0, len(surf["axes"][0]), step)
         ]
-        grid_table = _table(grid, ["x0", "x1", "mean", "sd"])
-        grid_title = f"posterior on a coarse grid (every {step}th grid point of the chart)"
-    else:
-        grid = [
-            {"dim": s["dim"], "t": t, "mean": m, "sd": sd}
-            for s in surf["slices"]
-            for t, m, sd in list(zip(s["t"], s["mean"], s["sd"], strict=True))[::4]
-        ]
-        grid_table = _table(grid, ["dim", "t", "mean", "sd"])
-        grid_title = f"posterior along the slices through {_fmt(surf['through'])}"
-    cand_rows = []
-    if last:
-        cand_rows = [
-            {"rank": i, "x": cnd["x"], "value": cnd["value"]} for i, cnd in enumerate(last["top_candidates"])
-        ]
-        cand_rows += [
-            {
-                "rank": f"chosen (order {o})",
-                "x": ch["x"],
-                "value": ch.get("value"),
-                "mean": ch["mean"],
-                "sd": ch["sd"],
-            }
-            for o, ch in zip(last.get("orders", []), last["chosen"], strict=False)
-        ]
+        title = f"posterior on a coarse grid (every {step}th grid point of the chart)"
+        return title, _table(grid, ["x0", "x1", "mean", "sd"])
+    grid = [
+        {"dim": s["dim"], "t": t, "mean": m, "sd": sd}
+        for s in surf["slices"]
+        for t, m, sd in list(zip(s["t"], s["mean"], s["sd"], strict=True))[::4]
+    ]
+    return f"posterior along the slices through {_fmt(surf['through'])}", _table(
+        grid, ["dim", "t", "mean", "sd"]
+    )
+
+
+def _candidate_rows(last: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The last decision's best scored candidates, then the batch it chose."""
+    if not last:
+        return []
+    rows: list[dict[str, Any]] = [
+        {"rank": i, "x": cnd["x"], "value": cnd["value"]} for i, cnd in enumerate(last["top_candidates"])
+    ]
+    rows += [
+        {
+            "rank": f"chosen (order {o})",
+            "x": ch["x"],
+            "value": ch.get("value"),
+            "mean": ch["mean"],
+            "sd": ch["sd"],
+        }
+        for o, ch in zip(last.get("orders", []), last["chosen"], strict=False)
+    ]
+    return rows
+
+
+_LOG_COLUMNS = (
+    "decision",
+    "time",
+    "started",
+    "orders",
+    "chosen policy",
+    "scheduler estimates (CPE)",
+    "note",
+    "chosen inputs (posterior)",
+    "best candidate value",
+)
+
+
+def _log_table(log: list[dict[str, Any]]) -> str:
+    """The decision log; clicking a row highlights its orders (links to the points table)."""
     log_html = []
     for r in log:
         ids = json.dumps(r["orders"])
@@ -404,20 +442,18 @@ def _page(campaign, status, divs, points, surf, cal, prog, log, last, plan_note)
             for k, v in enumerate(cells)
         )
         log_html.append(f"<tr class=\"click\" onclick='lsHighlight({ids}, this)'>{tds}</tr>")
-    log_head = "".join(
-        f"<th class='l'>{h}</th>"
-        for h in (
-            "decision",
-            "time",
-            "started",
-            "orders",
-            "chosen policy",
-            "scheduler estimates (CPE)",
-            "note",
-            "chosen inputs (posterior)",
-            "best candidate value",
-        )
-    )
+    log_head = "".join(f"<th class='l'>{h}</th>" for h in _LOG_COLUMNS)
+    return f"<table><tr>{log_head}</tr>{''.join(log_html)}</table>"
+
+
+def _page(campaign, status, divs, points, surf, cal, prog, log, last, plan_note) -> str:
+    """Assemble the HTML (one block per section)."""
+    c = campaign.config
+    meta = _meta_line(campaign)
+    stop = '<p class="stop">A stop threshold is crossed.</p>' if status.stop else ""
+    pts_table = _points_table(c.dim, points)
+    grid_title, grid_table = _grid_section(surf)
+    cand_rows = _candidate_rows(last)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>labsched campaign report</title>
 <style>{_CSS}</style><script>{_JS}</script></head><body>
@@ -456,6 +492,6 @@ mean ± sd, and the integrated posterior variance over the box{
 {
         len(campaign.decisions())
     } asks; <code>labsched campaign log</code> prints all). Click a row to highlight.</p>
-<table><tr>{log_head}</tr>{"".join(log_html)}</table>
+{_log_table(log)}
 </body></html>
 """

@@ -76,16 +76,7 @@ def k_medoids(
     DF = cdist(P, F) if nf else np.zeros((m, 0))
     cur = DF.min(axis=1) if nf else np.full(m, np.inf)
 
-    # greedy build
-    chosen: list[int] = []
-    free_mask = ok.copy()
-    for _ in range(k):
-        cost = w @ np.minimum(cur[:, None], D)
-        cost[~free_mask] = np.inf
-        c = int(np.argmin(cost))
-        chosen.append(c)
-        free_mask[c] = False
-        cur = np.minimum(cur, D[:, c])
+    chosen, cur = _greedy_build(D, w, cur, ok, k)
 
     # PAM swaps, best improvement first
     n_swaps = 0
@@ -118,6 +109,24 @@ def k_medoids(
     labels = np.argmin(Dall, axis=1)
     cost = float(w @ Dall[np.arange(m), labels])
     return KMedoidsResult(indices=med.copy(), cost=cost, labels=labels, n_swaps=n_swaps)
+
+
+def _greedy_build(
+    D: np.ndarray, w: np.ndarray, cur: np.ndarray, ok: np.ndarray, k: int
+) -> tuple[list[int], np.ndarray]:
+    """``k`` medoids chosen one at a time, each the allowed row lowering the weighted cost most
+    (ties to the lowest index), with ``cur`` the distances to the nearest medoid so far; returns
+    the chosen rows and the updated distances."""
+    chosen: list[int] = []
+    free_mask = ok.copy()
+    for _ in range(k):
+        cost = w @ np.minimum(cur[:, None], D)
+        cost[~free_mask] = np.inf
+        c = int(np.argmin(cost))
+        chosen.append(c)
+        free_mask[c] = False
+        cur = np.minimum(cur, D[:, c])
+    return chosen, cur
 
 
 def _check_inputs(

@@ -14,6 +14,14 @@ from labsched.envs import bo
 from labsched.envs._lib.validation import check_bool
 from labsched.envs.labs.durations import DurationModel
 from labsched.envs.labs.engine import TIME_RTOL, time_tolerance
+from labsched.envs.labs.env_io import (
+    as_count,
+    check_reset_options,
+    dict_observation_space,
+    forced_durations,
+    mask_templates,
+    readonly,
+)
 from labsched.envs.labs.records import ExperimentRecord
 from labsched.envs.labs.rendering import close_figures, render_ansi, render_gantt
 from labsched.envs.labs.spec import LabSpec
@@ -159,9 +167,9 @@ class ConcurrentLabsEnv(gym.Env):
         self._mean = float(spec.duration.mean)
         self._inv_mean = 1.0 / self._mean
         # Read-only mask templates, copied into every info: masks[k] allows actions 0..k.
-        self._masks = _mask_templates(nl)
+        self._masks = mask_templates(nl)
         # Read-only (1,)-arrays of c / n, the templates of the count fields.
-        self._fractions = [_readonly(np.array([c / n], dtype=np.float32)) for c in range(n + 1)]
+        self._fractions = [readonly(np.array([c / n], dtype=np.float32)) for c in range(n + 1)]
         self._rt_template = np.zeros(1, dtype=np.float32)
         self._reward_scale = 1.0 / max(spec.max_cpe, 1) if self.normalize_reward else 1.0
         if reward in ("regret", "information") and objective is None:
@@ -182,7 +190,7 @@ class ConcurrentLabsEnv(gym.Env):
         self._grid_cut = h - TIME_RTOL * h
         self._tol = time_tolerance(h)
         self.action_space = spaces.Discrete(nl + 1)
-        self.dict_observation_space = _dict_observation_space(nl, h, self._mean)
+        self.dict_observation_space = dict_observation_space(nl, h, self._mean)
         if self.flatten:
             self.observation_space = spaces.flatten_space(self.dict_observation_space)
         else:
@@ -235,43 +243,18 @@ class ConcurrentLabsEnv(gym.Env):
             TypeError: when ``options`` is not a dict (or None).
             ValueError: for an unknown option key or a bad value.
         """
-        self._check_options(options)
+        check_reset_options(options, self._bo is not None)
         super().reset(seed=seed)
         self._reset_state()
         self._has_reset = True
         forced = None if options is None else options.get("durations")
         if forced is not None:
-            d = np.asarray(forced, dtype=float)
-            if d.shape != (self._n,) or not np.all(np.isfinite(d)) or np.any(d <= 0):
-                raise ValueError(
-                    f"options['durations'] must be {self._n} finite durations > 0, got shape {d.shape}"
-                )
-            self._durations = d.tolist()
+            self._durations = forced_durations(forced, self._n)
         else:
             self._durations = np.asarray(self._dist.sample(self.np_random, self._n)).tolist()
         if self._bo is not None:
             self._bo.reset(self.np_random, None if options is None else options.get("initial_points"))
         return self._observation(), self._info(False)
-
-    def _check_options(self, options: Any) -> None:
-        """Refuse a non-dict ``options`` and keys :meth:`reset` does not know (typos included)."""
-        if options is None:
-            return
-        known = ("durations", "initial_points") if self._bo is not None else ("durations",)
-        if not isinstance(options, dict):
-            raise TypeError(
-                f"reset options must be a dict with keys among {list(known)} (or None), "
-                f"got {type(options).__name__}"
-            )
-        unknown = sorted(str(k) for k in options if k not in known)
-        if unknown:
-            extra = (
-                ""
-                if self._bo is not None
-                else "; 'initial_points' needs an optimisation (an objective, or reward='regret' or "
-                "'information')"
-            )
-            raise ValueError(f"unknown reset option(s) {unknown}; known: {list(known)}{extra}")
 
     # ------------------------------------------------------------------ API
     def action_masks(self) -> np.ndarray:
@@ -287,7 +270,7 @@ class ConcurrentLabsEnv(gym.Env):
                 raise ResetNeeded("step() called before reset(); call reset() first")
             raise RuntimeError("step() called after the episode ended; call reset() first")
         nl = self._l
-        k = action if action.__class__ is int and 0 <= action <= nl else _as_count(action, nl)
+        k = action if action.__class__ is int and 0 <= action <= nl else as_count(action, nl)
         max_valid = min(nl - self._n_running, self._n - self._started)
         clipped = False
         if k > max_valid:
@@ -497,79 +480,6 @@ class ConcurrentLabsEnv(gym.Env):
 
     def close(self) -> None:
         close_figures(self)
-
-
-#: Largest float32: the observation's elapsed times (in mean durations) must fit.
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-#: Up to this many labs every mask is a precomputed template (at most 66 kB); beyond, masks are
-#: windows of one strip, so that memory stays O(l) (l = 200,000 would need 40 GB of templates).
-_MASK_TEMPLATES_UP_TO = 256
-
-
-class _MaskWindows:
-    """``windows[k]``: a read-only view allowing actions ``0..k`` of ``l + 1``, from one strip of
-    ``l + 1`` True then ``l`` False (its window ``[l - k, 2 l + 1 - k)``)."""
-
-    def __init__(self, n_labs: int) -> None:
-        self._l = n_labs
-        self._strip = _readonly(np.arange(2 * n_labs + 1) <= n_labs)
-
-    def __getitem__(self, k: int) -> np.ndarray:
-        return self._strip[self._l - k : 2 * self._l + 1 - k]
-
-
-def _mask_templates(n_labs: int) -> list[np.ndarray] | _MaskWindows:
-    """The masks of ``k = 0..l`` indexed by ``k`` (templates for small ``l``, windows beyond)."""
-    if n_labs > _MASK_TEMPLATES_UP_TO:
-        return _MaskWindows(n_labs)
-    return [_readonly(np.arange(n_labs + 1) <= k) for k in range(n_labs + 1)]
-
-
-def _dict_observation_space(n_labs: int, horizon: float, mean: float) -> spaces.Dict:
-    """The ``Dict`` observation space (see the class docstring).
-
-    Raises:
-        ValueError: when ``horizon / mean`` (the largest elapsed time, in mean durations) does not
-            fit in a float32.
-    """
-    if horizon / mean > _FLOAT32_MAX:
-        raise ValueError(
-            f"horizon / E[D] = {horizon / mean:.3g} must be at most {_FLOAT32_MAX:.3g}: the observation "
-            f"holds elapsed times in mean durations as float32 (horizon={horizon!r}, E[D]={mean!r}); "
-            "use a shorter horizon or rescale time"
-        )
-    unit = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
-    return spaces.Dict(
-        {
-            "busy": spaces.MultiBinary(n_labs),
-            "completed": unit,
-            "elapsed": spaces.Box(0.0, np.float32(horizon / mean), shape=(n_labs,), dtype=np.float32),
-            "remaining_budget": unit,
-            "remaining_time": unit,
-            "started": unit,
-        }
-    )
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
-
-
-def _as_count(action: Any, n_labs: int) -> int:
-    """Validate an action (an integer, or a one-element integer array as SB3 passes it)."""
-    if isinstance(action, np.ndarray) and action.size == 1:
-        action = action.reshape(()).item() if np.issubdtype(action.dtype, np.integer) else action
-    if isinstance(action, bool) or not isinstance(action, (int, np.integer)):
-        raise TypeError(
-            f"action must be an integer in [0, n_labs={n_labs}], got {action!r} ({type(action).__name__})"
-        )
-    k = int(action)
-    if not 0 <= k <= n_labs:
-        raise ValueError(f"action must be in [0, n_labs={n_labs}], got {k}")
-    return k
 
 
 def _end_key(rec: ExperimentRecord) -> tuple[float, int]:

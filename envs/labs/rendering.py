@@ -31,29 +31,64 @@ __all__ = ["close_figures", "gantt_figure", "render_ansi", "render_gantt", "save
 _BAR_WIDTH = 24
 
 
+_FINISHED_CHARS = "=-"
+
+
+def _cell(t: float, h: float) -> int:
+    """The bar position (0.._BAR_WIDTH) of time ``t``."""
+    return min(max(int(round(_BAR_WIDTH * t / h)), 0), _BAR_WIDTH)
+
+
+def _lab_bar(finished: list[ExperimentRecord], rec: ExperimentRecord | None, t: float, h: float) -> str:
+    """One lab's bar: its finished experiments alternately ``=`` and ``-`` (so neighbours stay
+    apart), the running one ``#`` up to now."""
+    bar = [" "] * _BAR_WIDTH
+    for k, r in enumerate(finished):
+        a = min(_cell(r.start, h), _BAR_WIDTH - 1)
+        b = max(_cell(r.end if r.end is not None else t, h), a + 1)
+        bar[a:b] = _FINISHED_CHARS[k % 2] * (b - a)
+    if rec is not None:
+        a = min(_cell(rec.start, h), _BAR_WIDTH - 1)
+        b = max(_cell(t, h), a + 1)
+        bar[a:b] = "#" * (b - a)
+    return "".join(bar)
+
+
 def render_ansi(env: ConcurrentLabsEnv) -> str:
-    """A compact text picture: one header line and one line per lab."""
+    """A compact text picture: a header line, a time line with the legend, and one line per lab
+    with its whole schedule so far (finished experiments ``=``/``-``, the running one ``#``), so
+    the render at the end of an episode shows the finished schedule."""
     spec = env.lab_spec
     t, h = env.time, spec.horizon
     log = env.execution_log()
     running = {r.lab: r for r in env.running_records()}
+    over = t >= h - 1e-9
     cpe = sum(r.prior for r in log)
     started = len(log) + len(running)
     lines = [
         f"t={t:.3f}/{h:g}  started {started}/{spec.n_experiments}  "
-        f"completed {len(log)}  running {len(running)}  CPE {cpe}"
+        f"completed {len(log)}  running {len(running)}  CPE {cpe}" + ("  (horizon reached)" if over else "")
     ]
-    pos = min(int(round(_BAR_WIDTH * t / h)), _BAR_WIDTH)
-    lines.append("time   [" + "=" * pos + " " * (_BAR_WIDTH - pos) + "]")
+    pos = _cell(t, h)
+    now = "." * max(pos - 1, 0) + ("|" if pos else "")
+    lines.append(f"time   [{now.ljust(_BAR_WIDTH)}]  legend: =/- finished, # running, | now, ] horizon")
+    by_lab: dict[int, list[ExperimentRecord]] = {lab: [] for lab in range(spec.n_labs)}
+    for r in sorted(log, key=lambda r: r.start):
+        by_lab[r.lab].append(r)
     for lab in range(spec.n_labs):
-        rec = running.get(lab)
+        rec, done = running.get(lab), by_lab[lab]
+        bar = _lab_bar(done, rec, t, h)
+        tail = f"; {len(done)} finished" if done else ""
         if rec is None:
-            lines.append(f"lab {lab:<2} [{' ' * _BAR_WIDTH}] free")
-            continue
-        a = min(int(round(_BAR_WIDTH * rec.start / h)), _BAR_WIDTH)
-        bar = " " * a + "#" * max(pos - a, 1)
-        bar = bar[:_BAR_WIDTH].ljust(_BAR_WIDTH)
-        lines.append(f"lab {lab:<2} [{bar}] exp {rec.index} since {rec.start:.2f} (prior {rec.prior})")
+            lines.append(f"lab {lab:<2} [{bar}] free{tail}")
+        elif over:
+            lines.append(
+                f"lab {lab:<2} [{bar}] exp {rec.index} unfinished at the horizon (prior {rec.prior}){tail}"
+            )
+        else:
+            lines.append(
+                f"lab {lab:<2} [{bar}] exp {rec.index} since {rec.start:.2f} (prior {rec.prior}){tail}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -80,7 +115,7 @@ def gantt_figure(
     """
     plt = _pyplot()
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7.2, 0.35 * n_labs + 1.4), dpi=100)
+        fig, ax = plt.subplots(figsize=(7.2, 0.35 * n_labs + 1.8), dpi=100)
     else:
         fig = ax.figure
     cmap = plt.get_cmap("viridis")
@@ -120,11 +155,44 @@ def gantt_figure(
     ax.set_yticks(range(n_labs))
     ax.set_yticklabels([f"lab {i}" for i in range(n_labs)], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("time")
+    ax.set_xlabel("time", fontsize=8)
+    ax.set_ylabel("lab", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.legend(
+        handles=_legend_handles(cmap, now is not None and now < horizon),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        borderaxespad=0.2,
+        ncol=4,
+        fontsize=7,
+        frameon=False,
+    )
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=9, pad=20)
     fig.tight_layout()
     return fig
+
+
+def _legend_handles(cmap: Any, with_now: bool) -> list[Any]:
+    """Legend entries: finished and running bars, the horizon and (when drawn) the now line."""
+    from matplotlib.lines import Line2D  # optional heavy dependency
+    from matplotlib.patches import Patch  # optional heavy dependency
+
+    handles = [
+        Patch(facecolor=cmap(0.5), edgecolor="black", linewidth=0.5, label="finished (number: prior count)"),
+        Patch(
+            facecolor=cmap(0.5),
+            edgecolor="black",
+            linewidth=0.5,
+            hatch="//",
+            alpha=0.5,
+            label="running / unfinished",
+        ),
+        Line2D([0], [0], color="tab:red", linewidth=1.5, label="horizon"),
+    ]
+    if with_now:
+        handles.append(Line2D([0], [0], color="grey", linestyle="--", linewidth=1.0, label="now"))
+    return handles
 
 
 def render_gantt(env: ConcurrentLabsEnv) -> np.ndarray:

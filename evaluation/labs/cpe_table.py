@@ -11,10 +11,9 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from labsched.agents.runner import RunTask, TaskResult, run_tasks
+from labsched.agents.runner import CpeRow, RunTask, TaskResult, run_tasks
 from labsched.baselines.labs.paper import PAPER_CPE, PAPER_SCHEDULERS, paper_cpe
 from labsched.baselines.registry import BASELINES
 from labsched.envs._lib.reporting import markdown_row, optional_plot, pyplot, save_figure, write_csv
@@ -36,21 +35,6 @@ __all__ = [
 def paper_schedulers() -> list[str]:
     """The paper's schedulers, in its column order (those registered in this install)."""
     return [s for s in PAPER_SCHEDULERS if s in BASELINES]
-
-
-@dataclass(frozen=True)
-class CpeRow:
-    """One (scheduler, horizon) cell of the table."""
-
-    scheduler: str
-    horizon: float
-    episodes: int
-    mean_cpe: float
-    se_cpe: float
-    completion_rate: float
-    mean_completed: float
-    paper_cpe: float
-    seconds: float
 
 
 def sequential_horizon(spec: LabSpec) -> float:

@@ -23,6 +23,8 @@ the same horizon as the others (``busy:1`` is the sequential policy under the ho
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ __all__ = [
     "figure1_cells",
     "make_scheduler",
     "plot_figure1",
+    "read_points_csv",
     "scheduler_family",
     "spearman_by_objective",
 ]
@@ -173,6 +176,20 @@ def write_points_csv(points: Sequence[Figure1Point], path: str | Path) -> Path:
     return write_csv(points, path, fields=list(Figure1Point.__dataclass_fields__))
 
 
+def read_points_csv(path: str | Path) -> list[Figure1Point]:
+    """The points of a ``figure1.csv`` written by :func:`write_points_csv` (to re-plot a figure
+    without running its sweep again: ``plot_figure1(points, spearman_by_objective(points), png)``)."""
+    kinds = {"int": int, "float": float, "str": str}
+    fields = {f.name: kinds[str(f.type)] for f in dataclasses.fields(Figure1Point)}
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames != list(fields):
+            raise ValueError(
+                f"{path}: columns {reader.fieldnames} are not those of figure1.csv: {list(fields)}"
+            )
+        return [Figure1Point(**{k: fields[k](v) for k, v in row.items()}) for row in reader]
+
+
 _FAMILY_STYLE = {
     "staged": ("tab:blue", "s"),
     "busy": ("tab:orange", "o"),
@@ -181,16 +198,66 @@ _FAMILY_STYLE = {
 }
 
 
+#: Where a point's label may go, in points from the marker (tried in this order).
+_LABEL_OFFSETS = ((3, 3), (3, -9), (-3, 3), (-3, -9), (5, -3), (-5, -3))
+
+
+def _label_what_fits(ax: Any, ps: Sequence[Figure1Point], renderer: Any) -> int:
+    """Label each point (baselines first, then left to right) at the first offset where its
+    text overlaps no other label or marker and stays inside the axes; a point with no such
+    place stays unlabelled (its family is still in the legend). Returns the number labelled."""
+    to_display = ax.transData.transform
+    inside = ax.get_window_extent(renderer)
+    markers = [to_display((p.mean_cpe, p.mean_regret)) for p in ps]
+    r = 3.5  # marker half-size in pixels (ms=5 at 110 dpi, rounded up)
+    taken = [(x - r, y - r, x + r, y + r) for x, y in markers]
+    legend = ax.get_legend()
+    if legend is not None:
+        b = legend.get_window_extent(renderer)
+        taken.append((b.x0, b.y0, b.x1, b.y1))
+    order = sorted(range(len(ps)), key=lambda i: (ps[i].family != "baseline", ps[i].mean_cpe))
+    labelled = 0
+    for i in order:
+        p = ps[i]
+        for dx, dy in _LABEL_OFFSETS:
+            text = ax.annotate(
+                p.scheduler.replace("staged:", "S:"),
+                (p.mean_cpe, p.mean_regret),
+                fontsize=6,
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha="left" if dx > 0 else "right",
+            )
+            box = text.get_window_extent(renderer)
+            own = (markers[i][0] - r, markers[i][1] - r, markers[i][0] + r, markers[i][1] + r)
+            fits = inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+            if fits and not any(
+                box.x0 < b[2] and b[0] < box.x1 and box.y0 < b[3] and b[1] < box.y1 for b in taken if b != own
+            ):
+                taken.append((box.x0 - 1, box.y0 - 1, box.x1 + 1, box.y1 + 1))
+                labelled += 1
+                break
+            text.remove()
+    return labelled
+
+
 def plot_figure1(
     points: Sequence[Figure1Point],
     correlations: dict[str, tuple[float, float]],
     path: str | Path,
     label_points: bool = True,
 ) -> Path:
-    """Scatter of mean regret against mean CPE, one panel per objective, one marker per scheduler."""
+    """Scatter of mean regret against mean CPE, one panel per objective, one marker per scheduler.
+
+    Markers are coloured and shaped by family (legend). With ``label_points`` a point is labelled
+    with its scheduler only where the label fits without overlapping another label or marker
+    (baselines first); the panel's title says how many are labelled, and ``figure1.csv`` has
+    every point.
+    """
     plt = pyplot()
     objectives = list(dict.fromkeys(p.objective for p in points))
-    fig, axes = plt.subplots(1, len(objectives), figsize=(5.2 * len(objectives), 4.4), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(1, len(objectives), figsize=(6.0 * len(objectives), 4.8), dpi=130, squeeze=False)
+    panels = []
     for ax, objective in zip(axes[0], objectives, strict=True):
         ps = [p for p in points if p.objective == objective]
         for family, (color, marker) in _FAMILY_STYLE.items():
@@ -206,26 +273,28 @@ def plot_figure1(
                 ms=5,
                 elinewidth=0.6,
                 capsize=0,
+                alpha=0.85,
                 label=family,
             )
-        if label_points:
-            for p in ps:
-                ax.annotate(
-                    p.scheduler.replace("staged:", "S:"),
-                    (p.mean_cpe, p.mean_regret),
-                    fontsize=5,
-                    alpha=0.7,
-                    xytext=(2, 2),
-                    textcoords="offset points",
-                )
         rho, pval = correlations.get(objective, (math.nan, math.nan))
         runs = max((p.runs for p in ps), default=0)
-        ax.set_title(f"{objective}: Spearman rho = {rho:.2f} (p = {pval:.1e}), {runs} runs", fontsize=9)
+        title = f"{objective}: Spearman rho = {rho:.2f} (p = {pval:.1e}), {runs} runs"
+        # The second title line is there before the layout is fixed, so labelling moves nothing.
+        ax.set_title(
+            title + (f"\n{len(ps)} of {len(ps)} points labelled" if label_points else ""), fontsize=9
+        )
         ax.set_xlabel("mean CPE")
         ax.set_ylabel("mean regret (± SE)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, title="scheduler family", title_fontsize=7)
+        panels.append((ax, title, ps))
     fig.suptitle(f"CPE against regret for {len({p.scheduler for p in points})} schedulers", fontsize=10)
+    fig.tight_layout()
+    if label_points:
+        renderer = fig.canvas.get_renderer()
+        for ax, title, ps in panels:
+            n = _label_what_fits(ax, ps, renderer)
+            ax.set_title(f"{title}\n{n} of {len(ps)} points labelled (the others would overlap)", fontsize=9)
     return save_figure(fig, path)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from labsched.agents.loading import METADATA_FILE, resolve_model_path
 from labsched.agents.runner import RunTask, TaskResult, run_tasks
 from labsched.baselines.base import BaselinePolicy, LabState
-from labsched.envs._lib.reporting import pyplot, save_figure, write_csv
+from labsched.envs._lib.reporting import optional_plot, pyplot, save_figure, write_csv
 from labsched.envs._lib.stats import mean_ci, p_safe_verdict
 from labsched.envs._lib.validation import check_int, check_real
 from labsched.envs.labs.spec import LabSpec
@@ -303,9 +303,7 @@ def write_frontier(result: FrontierResult, out: str | Path, plot: bool = True) -
     (out / "frontier.md").write_text(frontier_markdown(result))
     files = [out / "frontier.md", write_csv(result.points, out / "frontier.csv")]
     if plot:
-        try:
+        with optional_plot():
             files.append(plot_frontier(result, out / "frontier.png"))
-        except ImportError as exc:
-            print(f"(no plot: {exc})", file=sys.stderr)
     result.files = files
     return files

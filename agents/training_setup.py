@@ -1,0 +1,201 @@
+"""What :func:`labsched.agents.training.train` settles before it learns: the checked
+configuration (:class:`TrainConfig`), the training and evaluation envs (constrained or not) and
+the model, fresh or warm-started from a saved one."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labsched.agents.config import (
+    VEC_ENV_KINDS,
+    AlgorithmInfo,
+    algorithm_info,
+    load_hyperparams,
+    model_kwargs,
+)
+from labsched.agents.constrained import ConstraintConfig, constrained_envs
+from labsched.agents.envs import make_vec
+from labsched.agents.loading import load_agent
+from labsched.envs._lib.validation import check_choice, check_int, check_real
+from labsched.envs.labs.spec import LabSpec
+
+__all__ = ["TrainConfig", "default_out_dir", "make_envs", "make_model", "resolve_config"]
+
+
+def default_out_dir(algo: str, spec: LabSpec, seed: int) -> Path:
+    """``runs/<algo>_n<n>_l<l>_h<h>_s<seed>``."""
+    return (
+        Path("runs")
+        / f"{algorithm_info(algo).name}_n{spec.n_experiments}_l{spec.n_labs}_h{spec.horizon:g}_s{seed}"
+    )
+
+
+@dataclass
+class TrainConfig:
+    """Everything :func:`train` resolved before building anything (see its arguments).
+
+    Attributes:
+        info: the algorithm.
+        spec: the problem.
+        params: the resolved hyperparameters (``n_timesteps`` included).
+        out: output folder.
+        seed: training seed; the evaluation envs get ``eval_seed = seed + 10_000``.
+        time_limit_minutes, eval_freq, eval_episodes, n_eval_envs, vec_env, verbose: as given.
+        constraint: the chance-constraint handling (None: plain training;
+            :mod:`labsched.agents.constrained`), its ``target`` resolved.
+    """
+
+    info: AlgorithmInfo
+    spec: LabSpec
+    params: dict[str, Any]
+    out: Path
+    seed: int
+    time_limit_minutes: float | None
+    eval_freq: int
+    eval_episodes: int
+    n_eval_envs: int
+    vec_env: str
+    verbose: int
+    constraint: ConstraintConfig | None = None
+    init_model: str | None = None
+
+    @property
+    def eval_seed(self) -> int:
+        return self.seed + 10_000
+
+    @property
+    def n_timesteps(self) -> int:
+        return int(self.params["n_timesteps"])
+
+    @property
+    def n_envs(self) -> int:
+        return int(self.params.get("n_envs", 1))
+
+    @property
+    def features(self) -> bool:
+        return bool(self.params.get("features", False))
+
+    @property
+    def normalize(self) -> bool | Mapping[str, float]:
+        return self.params.get("normalize", False)
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        return dict(self.params.get("env_kwargs", {}))
+
+
+def resolve_config(
+    algo: str,
+    spec: LabSpec | None,
+    total_timesteps: int | None,
+    time_limit_minutes: float | None,
+    hyperparams_file: str | Path | None,
+    hyperparams: Mapping[str, Any] | Iterable[str] | None,
+    seed: int,
+    out: str | Path | None,
+    eval_freq: int,
+    eval_episodes: int,
+    n_eval_envs: int,
+    vec_env: str | None,
+    verbose: int,
+    constraint: ConstraintConfig | None = None,
+) -> TrainConfig:
+    """Check the arguments and resolve the hyperparameters."""
+    info = algorithm_info(algo)
+    spec = spec or LabSpec()
+    if not isinstance(spec, LabSpec):
+        raise TypeError(f"spec must be a labsched.LabSpec, got {type(spec).__name__}")
+    params = load_hyperparams(info.name, spec, hyperparams_file, hyperparams)
+    if total_timesteps is not None:
+        params["n_timesteps"] = check_int("total_timesteps", total_timesteps, 1)
+    params["n_timesteps"] = int(params.get("n_timesteps", 1_000_000))
+    if vec_env is not None:
+        params["vec_env"] = check_choice("vec_env", vec_env, VEC_ENV_KINDS)
+    vec_env = params.setdefault("vec_env", "native")
+    if time_limit_minutes is not None:
+        check_real("time_limit_minutes", time_limit_minutes, 0.0, low_open=True)
+    check_int("eval_freq", eval_freq, 0)
+    check_int("eval_episodes", eval_episodes, 1)
+    check_int("n_eval_envs", n_eval_envs, 1)
+    if constraint is not None:
+        if not isinstance(constraint, ConstraintConfig):
+            raise TypeError(f"constraint must be a ConstraintConfig, got {type(constraint).__name__}")
+        if constraint.masked and not info.masked:
+            raise ValueError(f"constraint={constraint.kind!r} needs a maskable algorithm (maskable_ppo)")
+        constraint = constraint.resolve(spec)
+    return TrainConfig(
+        info=info,
+        spec=spec,
+        params=params,
+        out=Path(out) if out is not None else default_out_dir(info.name, spec, seed),
+        seed=seed,
+        time_limit_minutes=time_limit_minutes,
+        eval_freq=eval_freq,
+        eval_episodes=eval_episodes,
+        n_eval_envs=n_eval_envs,
+        vec_env=vec_env,
+        verbose=verbose,
+        constraint=constraint,
+    )
+
+
+def make_envs(cfg: TrainConfig) -> tuple[Any, Any, Any]:
+    """The training envs (seeds ``seed + i``), the evaluation envs (``eval_seed + i``) and,
+    with a constraint, the training :class:`~labsched.agents.constrained.ConstrainedVecEnv`."""
+    normalize = False if cfg.constraint is not None else cfg.normalize
+    common = dict(features=cfg.features, normalize=normalize, env_kwargs=cfg.env_kwargs)
+    env = make_vec(cfg.spec, cfg.n_envs, cfg.seed, vec_env=cfg.vec_env, **common)
+    eval_env = make_vec(cfg.spec, cfg.n_eval_envs, cfg.eval_seed, evaluation=True, **common)
+    if cfg.constraint is None:
+        return env, eval_env, None
+    return constrained_envs(env, eval_env, cfg.spec, cfg.constraint, cfg.normalize)
+
+
+def _warm_start(cfg: TrainConfig, env: Any, tb_dir: str | None) -> Any:
+    """The saved model ``cfg.init_model`` (loaded safely) continuing on ``env``, with its
+    observation statistics copied into the training ``VecNormalize``."""
+    agent = load_agent(cfg.init_model)
+    if agent.algo != cfg.info.name or agent.features != cfg.features:
+        raise ValueError(
+            f"init_model {cfg.init_model!r} is a {agent.algo} model with features={agent.features}; "
+            f"training asks for {cfg.info.name} with features={cfg.features}"
+        )
+    model = agent.model
+    model.set_env(env)
+    model.tensorboard_log = tb_dir
+    vn = model.get_vec_normalize_env()
+    if (vn is None) != (agent.normalizer is None):
+        raise ValueError(f"init_model {cfg.init_model!r} and the hyperparameters disagree on 'normalize'")
+    if vn is not None:
+        vn.obs_rms.mean = np.array(agent.normalizer.obs_rms.mean, dtype=np.float64)
+        vn.obs_rms.var = np.array(agent.normalizer.obs_rms.var, dtype=np.float64)
+        vn.obs_rms.count = float(agent.normalizer.obs_rms.count)
+    return model
+
+
+def make_model(cfg: TrainConfig, env: Any, tensorboard: bool) -> Any:
+    """The SB3 / sb3-contrib model (bad hyperparameters raise ``ValueError``); with
+    ``init_model``, that saved model, trained further."""
+    tb_dir = None
+    if tensorboard and importlib.util.find_spec("tensorboard") is not None:
+        tb_dir = str(cfg.out / "tb")
+    if cfg.init_model is not None:
+        return _warm_start(cfg, env, tb_dir)
+    try:
+        return cfg.info.load_class()(
+            cfg.params.get("policy", "MlpPolicy"),
+            env,
+            seed=cfg.seed,
+            verbose=1 if cfg.verbose >= 2 else 0,
+            tensorboard_log=tb_dir,
+            device="cpu",
+            **model_kwargs(cfg.params),
+        )
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise ValueError(f"bad hyperparameters for {cfg.info.name}: {exc}") from exc

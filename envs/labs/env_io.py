@@ -1,0 +1,134 @@
+"""The concurrent-labs env's inputs and outputs: its observation space, its action masks, and the
+checks of an action, of ``reset`` options and of forced durations (kept apart from the stepping
+code of :mod:`labsched.envs.labs.concurrent_labs`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+__all__ = [
+    "as_count",
+    "check_reset_options",
+    "dict_observation_space",
+    "forced_durations",
+    "mask_templates",
+    "readonly",
+]
+
+
+#: Largest float32: the observation's elapsed times (in mean durations) must fit.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+#: Up to this many labs every mask is a precomputed template (at most 66 kB); beyond, masks are
+#: windows of one strip, so that memory stays O(l) (l = 200,000 would need 40 GB of templates).
+_MASK_TEMPLATES_UP_TO = 256
+
+
+class _MaskWindows:
+    """``windows[k]``: a read-only view allowing actions ``0..k`` of ``l + 1``, from one strip of
+    ``l + 1`` True then ``l`` False (its window ``[l - k, 2 l + 1 - k)``)."""
+
+    def __init__(self, n_labs: int) -> None:
+        self._l = n_labs
+        self._strip = readonly(np.arange(2 * n_labs + 1) <= n_labs)
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        return self._strip[self._l - k : 2 * self._l + 1 - k]
+
+
+def mask_templates(n_labs: int) -> list[np.ndarray] | _MaskWindows:
+    """The masks of ``k = 0..l`` indexed by ``k`` (templates for small ``l``, windows beyond)."""
+    if n_labs > _MASK_TEMPLATES_UP_TO:
+        return _MaskWindows(n_labs)
+    return [readonly(np.arange(n_labs + 1) <= k) for k in range(n_labs + 1)]
+
+
+def dict_observation_space(n_labs: int, horizon: float, mean: float) -> spaces.Dict:
+    """The ``Dict`` observation space (see the class docstring).
+
+    Raises:
+        ValueError: when ``horizon / mean`` (the largest elapsed time, in mean durations) does not
+            fit in a float32.
+    """
+    if horizon / mean > _FLOAT32_MAX:
+        raise ValueError(
+            f"horizon / E[D] = {horizon / mean:.3g} must be at most {_FLOAT32_MAX:.3g}: the observation "
+            f"holds elapsed times in mean durations as float32 (horizon={horizon!r}, E[D]={mean!r}); "
+            "use a shorter horizon or rescale time"
+        )
+    unit = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+    return spaces.Dict(
+        {
+            "busy": spaces.MultiBinary(n_labs),
+            "completed": unit,
+            "elapsed": spaces.Box(0.0, np.float32(horizon / mean), shape=(n_labs,), dtype=np.float32),
+            "remaining_budget": unit,
+            "remaining_time": unit,
+            "started": unit,
+        }
+    )
+
+
+def readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def as_count(action: Any, n_labs: int) -> int:
+    """Validate an action (an integer, or a one-element integer array as SB3 passes it)."""
+    if isinstance(action, np.ndarray) and action.size == 1:
+        action = action.reshape(()).item() if np.issubdtype(action.dtype, np.integer) else action
+    if isinstance(action, bool) or not isinstance(action, (int, np.integer)):
+        raise TypeError(
+            f"action must be an integer in [0, n_labs={n_labs}], got {action!r} ({type(action).__name__})"
+        )
+    k = int(action)
+    if not 0 <= k <= n_labs:
+        raise ValueError(f"action must be in [0, n_labs={n_labs}], got {k}")
+    return k
+
+
+def check_reset_options(options: Any, optimising: bool) -> None:
+    """Refuse a non-dict ``options`` and keys ``reset`` does not know (typos included).
+
+    Args:
+        options: the ``options`` given to ``reset`` (``None`` passes).
+        optimising: the env runs an optimisation, so ``"initial_points"`` is a known key.
+
+    Raises:
+        TypeError: when ``options`` is neither a dict nor None.
+        ValueError: for an unknown key.
+    """
+    if options is None:
+        return
+    known = ("durations", "initial_points") if optimising else ("durations",)
+    if not isinstance(options, dict):
+        raise TypeError(
+            f"reset options must be a dict with keys among {list(known)} (or None), "
+            f"got {type(options).__name__}"
+        )
+    unknown = sorted(str(k) for k in options if k not in known)
+    if unknown:
+        extra = (
+            ""
+            if optimising
+            else "; 'initial_points' needs an optimisation (an objective, or reward='regret' or "
+            "'information')"
+        )
+        raise ValueError(f"unknown reset option(s) {unknown}; known: {list(known)}{extra}")
+
+
+def forced_durations(forced: Any, n: int) -> list[float]:
+    """``options["durations"]`` as a list of ``n`` floats.
+
+    Raises:
+        ValueError: unless it holds ``n`` finite durations > 0.
+    """
+    d = np.asarray(forced, dtype=float)
+    if d.shape != (n,) or not np.all(np.isfinite(d)) or np.any(d <= 0):
+        raise ValueError(f"options['durations'] must be {n} finite durations > 0, got shape {d.shape}")
+    return d.tolist()
