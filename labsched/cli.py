@@ -50,7 +50,9 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 #: Errors a user causes (bad option values, unknown names, missing files or extras): one line
 #: on stderr and exit status 2. Anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, MissingExtraError)
+#: Errors that are the user's to fix (bad values, missing files or folders, a results file that
+#: another sweep holds, an optional dependency not installed): one line and exit status 2.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, MissingExtraError, OSError, ImportError)
 
 
 # ----------------------------------------------------------------------------- cpe-table
@@ -278,12 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except USER_ERRORS as exc:
-        print(f"labsched: error: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # the reader went away (labsched campaign log ... | head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except USER_ERRORS as exc:
+        print(f"labsched: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -108,3 +108,17 @@ def test_console_entry_point_runs():
     ).stdout
     for name in ("onfcp", "onmel", "ofstaged", "random", "sequential"):
         assert name in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cpe-table", "--out", "/proc/nope/x", "--episodes", "2", "--no-plot", "--schedulers", "onfcp"],
+        ["sweep", "--results", "/", "--runs", "1", "--schedulers", "onfcp", "-n", "4", "-l", "2"],
+    ],
+)
+def test_file_system_problems_are_one_line_errors(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("labsched: error:")
