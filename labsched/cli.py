@@ -209,7 +209,7 @@ def _add_queue_eval_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "queue-eval",
         help="experiment-queue schedulers: bootstrap protocol (Kharitonov et al.'s Tables 2-5, Figure 1)",
-        description="Repeated stratified splits, bootstrap AUC and Q(S) with 95%% CIs and Wilcoxon tests "
+        description="Repeated stratified splits, bootstrap AUC and Q(S) with 95% CIs and Wilcoxon tests "
         "for every queue scheduler and exploration size, on synthetic interleaving and A/B data; "
         "Markdown, CSV and a Q(S)-against-T plot.",
     )

@@ -46,7 +46,7 @@ def add_frontier_parser(sub: argparse._SubParsersAction) -> None:
         "frontier",
         help="CPE vs completion rate: PS over q, keep-k-busy over k, models (and masks), clairvoyant",
         description="Every method traced across its safety knob on common random numbers: mean CPE "
-        "(95%% CI) against the completion rate (Wilson 95%%), the line completion = p and the "
+        "(95% CI) against the completion rate (Wilson 95%), the line completion = p and the "
         "clairvoyant value; PNG, CSV and Markdown.",
     )
     g = p.add_argument_group("problem spec (defaults: the paper's setting)")

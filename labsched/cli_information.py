@@ -69,7 +69,7 @@ def add_information_parser(sub: argparse._SubParsersAction) -> None:
         help="information goal: does CPE predict the integrated variance; ivr vs kb-ei vs random",
         description="Spearman rho of mean CPE with the final integrated posterior variance, RMSE and "
         "regret across Figure 1's schedulers, and information-gain selectors against kb-ei and random "
-        "under fixed schedulers, paired over the same episodes (means with 95%% CIs, paired "
+        "under fixed schedulers, paired over the same episodes (means with 95% CIs, paired "
         "differences); resumable (results CSV) and parallel.",
     )
     add_sweep_spec_args(p)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import subprocess
 import sys
@@ -122,3 +123,26 @@ def test_file_system_problems_are_one_line_errors(argv, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("labsched: error:")
+
+
+def test_every_subcommand_help_renders_without_doubled_percent_signs(capsys):
+    """Each subcommand's --help works and shows '95%', never argparse's unexpanded '%%'."""
+    from labsched.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert {
+        "cpe-table",
+        "compare",
+        "train",
+        "benchmark",
+        "queue-eval",
+        "campaign",
+        "information",
+        "frontier",
+    } <= set(sub.choices)
+    for name in sub.choices:
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        out = capsys.readouterr().out
+        assert "%%" not in out, name
