@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -37,7 +36,7 @@ from labsched.envs.bo.objectives import make_objective
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
 from labsched.envs.labs.monte_carlo import simulate_keep_busy
 from labsched.envs.labs.spec import LabSpec
-from labsched.evaluation.vector_benchmark import print_vector_benchmarks
+from labsched.evaluation.vector_benchmark import print_vector_benchmarks, steps_per_second
 
 __all__ = [
     "add_benchmark_arguments",
@@ -47,18 +46,6 @@ __all__ = [
     "main",
     "run_benchmarks",
 ]
-
-
-def _steps_per_second(env: gym.Env, n_steps: int, choose: Callable[[Any, dict], int], seed: int = 0) -> float:
-    # A bare step loop, not an episode loop: what is measured is env.step itself, so nothing
-    # (such as play_episode's per-step predict call) may sit between the steps.
-    obs, info = env.reset(seed=seed)
-    t0 = time.perf_counter()
-    for _ in range(n_steps):
-        obs, _, terminated, truncated, info = env.step(choose(obs, info))
-        if terminated or truncated:
-            obs, info = env.reset()
-    return n_steps / (time.perf_counter() - t0)
 
 
 def bench_env_steps(n_steps: int = 20_000, repeats: int = 7, wrapped: bool = True) -> dict[str, Any]:
@@ -89,8 +76,8 @@ def bench_env_steps(n_steps: int = 20_000, repeats: int = 7, wrapped: bool = Tru
         labs, cart = labs.unwrapped, cart.unwrapped
     rates_labs, rates_cart, ratios = [], [], []
     for _ in range(repeats):
-        r_labs = _steps_per_second(labs, n_steps, labs_action)
-        r_cart = _steps_per_second(cart, n_steps, cart_action)
+        r_labs = steps_per_second(labs, n_steps, labs_action)
+        r_cart = steps_per_second(cart, n_steps, cart_action)
         rates_labs.append(r_labs)
         rates_cart.append(r_cart)
         ratios.append(r_labs / r_cart)

@@ -8,6 +8,7 @@ import gc
 import statistics
 import time
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -20,7 +21,13 @@ from labsched.envs._lib.threads import torch_threads
 from labsched.envs.labs.spec import LabSpec
 from labsched.envs.labs.vector_env import ConcurrentLabsVectorEnv
 
-__all__ = ["bench_training", "bench_vector_env", "bench_vector_memory", "print_vector_benchmarks"]
+__all__ = [
+    "bench_training",
+    "bench_vector_env",
+    "bench_vector_memory",
+    "print_vector_benchmarks",
+    "steps_per_second",
+]
 
 
 def _vector_rate(env: Any, steps: int, masked: bool, seed: int = 0) -> float:
@@ -39,17 +46,30 @@ def _vector_rate(env: Any, steps: int, masked: bool, seed: int = 0) -> float:
     return steps * n / (time.perf_counter() - t0)
 
 
-def _single_rate(steps: int, seed: int = 0) -> float:
-    env = gym.make(CONCURRENT_LABS_ID)
-    env.reset(seed=seed)
-    rng = np.random.default_rng(seed)
+def steps_per_second(env: gym.Env, n_steps: int, choose: Callable[[Any, dict], int], seed: int = 0) -> float:
+    """Steps per second of a single env under ``choose(obs, info) -> action``, resets included.
+
+    A bare step loop, not an episode loop: what is measured is ``env.step`` itself, so nothing
+    (such as ``play_episode``'s per-step predict call) may sit between the steps.
+    """
+    obs, info = env.reset(seed=seed)
     t0 = time.perf_counter()
-    for _ in range(steps):
-        mask = env.unwrapped.action_masks()
-        _, _, term, trunc, _ = env.step(int(rng.integers(0, int(mask.sum()))))
-        if term or trunc:
-            env.reset()
-    return steps / (time.perf_counter() - t0)
+    for _ in range(n_steps):
+        obs, _, terminated, truncated, info = env.step(choose(obs, info))
+        if terminated or truncated:
+            obs, info = env.reset()
+    return n_steps / (time.perf_counter() - t0)
+
+
+def _single_rate(steps: int, seed: int = 0) -> float:
+    """The single labs env through ``gymnasium.make``, random valid actions."""
+    u = iter(np.random.default_rng(seed).random(steps).tolist())
+    return steps_per_second(
+        gym.make(CONCURRENT_LABS_ID),
+        steps,
+        lambda obs, info: int(next(u) * info["action_mask"].tolist().count(True)),
+        seed=seed,
+    )
 
 
 def bench_vector_env(n_envs: int = 1024, steps: int = 200, repeats: int = 5) -> dict[str, Any]:

@@ -186,7 +186,7 @@ class ConcurrentLabsEnv(gym.Env):
             )
 
         # Decision point j is at j * epoch, the horizon from the first point at or past it
-        # (engine.grid_time, inlined in _advance); event times closer than _tol are one instant.
+        # (engine.grid_times, inlined per point in _advance); event times closer than _tol are one instant.
         self._grid_cut = h - TIME_RTOL * h
         self._tol = time_tolerance(h)
         self.action_space = spaces.Discrete(nl + 1)

@@ -4,7 +4,7 @@ Semantics (shared by :class:`~labsched.envs.labs.concurrent_labs.ConcurrentLabsE
 vector environment and the Monte-Carlo simulations, and pinned together by tests):
 
 * **Decision grid.** Decision point ``j`` is at ``j * epoch``; the first point at or past
-  ``h - tol_grid`` is the horizon itself (:func:`grid_time`, computed lazily: no grid is stored).
+  ``h - tol_grid`` is the horizon itself (:func:`grid_times`, computed lazily: no grid is stored).
 * **Time tolerance.** Two event times closer than ``tol = TIME_RTOL * h`` are the same instant
   (:func:`time_tolerance`): floating-point round-off (``0.7000000000000001 + 1.0``) never splits a
   true tie between a completion and a decision point or between two completions.
@@ -30,7 +30,7 @@ import numpy as np
 
 from labsched.envs.labs.spec import LabSpec
 
-__all__ = ["TIME_RTOL", "LabsBatch", "grid_time", "grid_times", "time_tolerance"]
+__all__ = ["TIME_RTOL", "LabsBatch", "grid_times", "time_tolerance"]
 
 TIME_RTOL = 1e-9
 
@@ -40,14 +40,9 @@ def time_tolerance(horizon: float) -> float:
     return TIME_RTOL * horizon
 
 
-def grid_time(j: int, epoch: float, horizon: float) -> float:
-    """Time of decision point ``j``: ``j * epoch``, or ``horizon`` from the first point at or past it."""
-    tj = j * epoch
-    return horizon if tj > horizon - TIME_RTOL * horizon else tj
-
-
 def grid_times(j: np.ndarray, epoch: float, horizon: float) -> np.ndarray:
-    """:func:`grid_time` of an integer array (elementwise, the same floating-point values)."""
+    """Times of decision points ``j`` (an integer array): ``j * epoch``, or ``horizon`` from the
+    first point at or past it (the scalar env computes the same expression per point)."""
     tj = j * epoch
     return np.where(tj > horizon - TIME_RTOL * horizon, horizon, tj)
 

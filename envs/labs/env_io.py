@@ -13,6 +13,7 @@ __all__ = [
     "as_count",
     "check_reset_options",
     "dict_observation_space",
+    "forced_duration_array",
     "forced_durations",
     "mask_templates",
     "readonly",
@@ -128,7 +129,18 @@ def forced_durations(forced: Any, n: int) -> list[float]:
     Raises:
         ValueError: unless it holds ``n`` finite durations > 0.
     """
+    return forced_duration_array(forced, (n,)).tolist()
+
+
+def forced_duration_array(forced: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """``options["durations"]`` as a float array of ``shape`` (``(n,)``, or ``(N, n)`` for ``N``
+    sub-environments of the vector env).
+
+    Raises:
+        ValueError: unless it holds finite durations > 0 in that shape.
+    """
     d = np.asarray(forced, dtype=float)
-    if d.shape != (n,) or not np.all(np.isfinite(d)) or np.any(d <= 0):
-        raise ValueError(f"options['durations'] must be {n} finite durations > 0, got shape {d.shape}")
-    return d.tolist()
+    if d.shape != shape or not np.all(np.isfinite(d)) or np.any(d <= 0):
+        size = shape[0] if len(shape) == 1 else shape
+        raise ValueError(f"options['durations'] must be {size} finite durations > 0, got shape {d.shape}")
+    return d

@@ -202,7 +202,7 @@ def _outcome(spec: LabSpec, state: SimState, batch: LabsBatch, initial_ends: np.
     h, s0 = spec.horizon, state.started
     # Reductions run over the contiguous (m, E) layout; the outcome exposes (E, m) views.
     starts_t = batch.exp_start[s0:]
-    ends_t = starts_t + batch.durations[s0:]
+    ends_t = batch.exp_end[s0:]
     priors_t = batch.exp_prior[s0:]
     done_new = ends_t <= h + batch.tol
     cpe = np.where(done_new, priors_t, 0).sum(axis=0)

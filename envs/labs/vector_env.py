@@ -13,11 +13,10 @@ from gymnasium.vector.utils import batch_space
 from labsched.envs._lib.validation import check_bool, check_choice, check_int
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv, ExperimentRecord
 from labsched.envs.labs.engine import LabsBatch
+from labsched.envs.labs.env_io import check_reset_options, forced_duration_array
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["ConcurrentLabsVectorEnv", "make_vector_env"]
-
-_RESET_OPTIONS = ("durations",)
 
 
 class ConcurrentLabsVectorEnv(VectorEnv):
@@ -139,7 +138,9 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         for i, s in enumerate(seeds):
             if s is not None:
                 self._rngs[i] = seeding.np_random(s)[0]
-        forced = _check_options(options, self.num_envs, self._n)
+        check_reset_options(options, optimising=False)
+        durations = None if options is None else options.get("durations")
+        forced = None if durations is None else forced_duration_array(durations, (self.num_envs, self._n))
         rows = np.arange(self.num_envs)
         self._reset_rows(rows, forced)
         self._autoreset[:] = False
@@ -349,24 +350,6 @@ def _seed_list(seed: Any, n: int) -> list[int | None]:
             raise ValueError(f"seed must be an integer or a sequence of {n} seeds, got {len(seed)} seeds")
         return [None if s is None else check_int("seed", s, 0) for s in seed]
     raise TypeError(f"seed must be None, an integer or a sequence of integers, got {type(seed).__name__}")
-
-
-def _check_options(options: Any, num_envs: int, n: int) -> np.ndarray | None:
-    if options is None:
-        return None
-    if not isinstance(options, dict):
-        raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
-    unknown = sorted(set(options) - set(_RESET_OPTIONS))
-    if unknown:
-        raise ValueError(f"unknown reset option(s) {unknown}; known options: {list(_RESET_OPTIONS)}")
-    if options.get("durations") is None:
-        return None
-    d = np.asarray(options["durations"], dtype=float)
-    if d.shape != (num_envs, n) or not np.all(np.isfinite(d)) or np.any(d <= 0):
-        raise ValueError(
-            f"options['durations'] must be ({num_envs}, {n}) finite durations > 0, got shape {d.shape}"
-        )
-    return d
 
 
 def _column(mask: np.ndarray, value: np.ndarray) -> np.ndarray:
