@@ -1,10 +1,14 @@
-"""Callbacks of the training loop: seeded evaluation log, wall-clock budget, progress bar."""
+"""Callbacks of the training loop: seeded evaluation log, wall-clock budget, progress bar, and the
+choice of ``best_model.zip`` (highest mean evaluation CPE; under a chance constraint, the
+highest among the p-safe evaluations: :class:`ConstrainedBest`)."""
 
 from __future__ import annotations
 
 import math
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +17,24 @@ from tqdm.auto import tqdm
 
 from labsched.agents.loading import save_normalizer
 from labsched.envs._lib.reporting import write_csv
+from labsched.envs._lib.stats import PSafeVerdict, p_safe_verdict
+from labsched.envs._lib.validation import check_int, check_real
 
 try:  # the rl extra; without it this module still imports (the pickled schedules need it)
     from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 except ImportError:  # pragma: no cover - depends on the install
     BaseCallback = EvalCallback = object  # type: ignore[assignment, misc]
 
-__all__ = ["EVAL_LOG_FIELDS", "ProgressCallback", "TimeLimitCallback", "make_eval_callback"]
+__all__ = [
+    "CONSTRAINED_EVAL_FIELDS",
+    "EVAL_LOG_FIELDS",
+    "ConstrainedBest",
+    "Evaluation",
+    "ProgressCallback",
+    "TimeLimitCallback",
+    "best_evaluation",
+    "make_eval_callback",
+]
 
 EVAL_LOG_FIELDS = (
     "timesteps",
@@ -32,6 +47,124 @@ EVAL_LOG_FIELDS = (
     "mean_length",
     "best_mean_cpe",
 )
+#: Further ``eval_log.csv`` columns of constrained training: this evaluation's p-safe verdict
+#: (1/0) and one-sided p-value, and whether the best model so far is p-safe (0: no evaluation
+#: was p-safe yet, the best model is the one with the highest completion rate).
+CONSTRAINED_EVAL_FIELDS = ("p_safe", "p_value", "best_p_safe")
+
+
+# ----------------------------------------------------------------------------- the best model
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation, as the constraint-aware best-model rule sees it.
+
+    Attributes:
+        mean_cpe: mean CPE of its episodes.
+        successes: episodes that completed all ``n`` experiments.
+        episodes: episodes evaluated (>= 1).
+        timesteps: training timesteps at the evaluation (-1: unknown).
+    """
+
+    mean_cpe: float
+    successes: int
+    episodes: int
+    timesteps: int = -1
+
+    @property
+    def completion_rate(self) -> float:
+        return self.successes / self.episodes
+
+
+class ConstrainedBest:
+    """The best model under the chance constraint ``P(all n complete by h) >= p``, evaluation by
+    evaluation.
+
+    An evaluation is p-safe when its completion count is not significantly below ``p``
+    (:func:`~labsched.envs._lib.stats.p_safe_verdict`: one-sided exact binomial test at level
+    ``alpha``). The best evaluation is the p-safe one with the highest mean CPE; while none is
+    p-safe, the one with the highest completion rate (ties: higher mean CPE). Remaining ties go to
+    the earliest. Since p-safe evaluations rank above the others, the best of a longer sequence is
+    either the best so far or the newest evaluation: :meth:`add` says which.
+
+    Args:
+        p: demanded completion probability, in (0, 1) (``1 - target`` violation rate).
+        alpha: test level, in (0, 1).
+    """
+
+    def __init__(self, p: float, alpha: float = 0.05) -> None:
+        self.p = check_real("p", p, 0.0, 1.0, low_open=True, high_open=True)
+        self.alpha = check_real("alpha", alpha, 0.0, 1.0, low_open=True, high_open=True)
+        self.evaluations: list[Evaluation] = []
+        self.verdicts: list[PSafeVerdict] = []
+        self.index: int | None = None
+
+    def add(self, mean_cpe: float, successes: int, episodes: int, timesteps: int = -1) -> bool:
+        """Record the next evaluation; True when it is the new best (save the model now).
+
+        Raises:
+            ValueError: ``episodes < 1``, ``successes`` outside ``[0, episodes]`` or a non-finite
+                ``mean_cpe``.
+        """
+        episodes = check_int("episodes", episodes, 1)
+        successes = check_int("successes", successes, 0, episodes)
+        mean_cpe = check_real("mean_cpe", mean_cpe)
+        evaluation = Evaluation(float(mean_cpe), successes, episodes, int(timesteps))
+        self.evaluations.append(evaluation)
+        self.verdicts.append(p_safe_verdict(successes, episodes, self.p, self.alpha))
+        new = len(self.evaluations) - 1
+        if self.index is None or self._rank(new) > self._rank(self.index):
+            self.index = new
+            return True
+        return False
+
+    def _rank(self, i: int) -> tuple[int, float, float]:
+        e = self.evaluations[i]
+        return (1, e.mean_cpe, 0.0) if self.verdicts[i].safe else (0, e.completion_rate, e.mean_cpe)
+
+    @property
+    def best(self) -> Evaluation:
+        """The best evaluation so far."""
+        if self.index is None:
+            raise RuntimeError("no evaluation recorded yet")
+        return self.evaluations[self.index]
+
+    @property
+    def best_safe(self) -> bool:
+        """Whether the best evaluation is p-safe (False: none is, it has the highest completion)."""
+        return self.index is not None and self.verdicts[self.index].safe
+
+    def summary(self) -> dict[str, Any]:
+        """The choice, for ``agent.json``: rule, the chosen evaluation and its verdict."""
+        best, verdict = self.best, self.verdicts[self.index]
+        return {
+            "rule": "highest mean CPE among the p-safe evaluations"
+            if verdict.safe
+            else "no evaluation was p-safe: highest completion rate",
+            "p": self.p,
+            "alpha": self.alpha,
+            "p_safe": bool(verdict.safe),
+            "p_value": verdict.p_value,
+            "timesteps": best.timesteps,
+            "mean_cpe": best.mean_cpe,
+            "completion_rate": best.completion_rate,
+            "evaluations": len(self.evaluations),
+            "p_safe_evaluations": sum(v.safe for v in self.verdicts),
+        }
+
+
+def best_evaluation(evaluations: Sequence[Evaluation], p: float, alpha: float = 0.05) -> tuple[int, bool]:
+    """Index of the best of ``evaluations`` under the constraint, and whether it is p-safe
+    (the rule of :class:`ConstrainedBest`).
+
+    Raises:
+        ValueError: no evaluations.
+    """
+    if not evaluations:
+        raise ValueError("evaluations must not be empty")
+    rule = ConstrainedBest(p, alpha)
+    for e in evaluations:
+        rule.add(e.mean_cpe, e.successes, e.episodes, e.timesteps)
+    return int(rule.index), rule.best_safe
 
 
 class _TimeAwareSchedule:
@@ -133,6 +266,7 @@ class ProgressCallback(BaseCallback):
             self.bar.close()
 
 
+# size: 86 lines; the callback class is defined inside (its SB3 base class depends on masking).
 def make_eval_callback(
     masked: bool,
     eval_env: Any,
@@ -144,6 +278,7 @@ def make_eval_callback(
     out: Path,
     progress: ProgressCallback | None = None,
     verbose: int = 1,
+    target_completion: float | None = None,
 ) -> EvalCallback:
     """A (Maskable)EvalCallback that evaluates on the same seeded episodes every time.
 
@@ -152,7 +287,9 @@ def make_eval_callback(
     It also evaluates once before training starts, and can be forced at the end
     (:meth:`evaluate_now`). Each evaluation appends a row to ``eval_log.csv`` (timesteps, wall
     time, mean CPE ± SE, completion rate); ``evaluations.npz`` is SB3's log; the best model is
-    saved as ``best_model.zip`` with its ``VecNormalize`` statistics.
+    saved as ``best_model.zip`` with its ``VecNormalize`` statistics: the highest mean CPE, or
+    with ``target_completion`` (``p`` of constrained training) the choice of
+    :class:`ConstrainedBest` (the callback's ``best_rule``; the log gets :data:`CONSTRAINED_EVAL_FIELDS`).
     """
     if masked:
         from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback as base
@@ -162,13 +299,16 @@ def make_eval_callback(
     class SeededEvalCallback(base):  # type: ignore[valid-type, misc]
         def __init__(self) -> None:
             self.recorder = _EvalRecorder(out, progress, verbose)
+            self.episode_regrets: list[float] = []  # regret mode: read and emptied by the recorder
+            # Constrained: the recorder feeds the rule, _save_best (not SB3) saves best_model.zip.
+            self.best_rule = ConstrainedBest(target_completion) if target_completion is not None else None
             super().__init__(
                 eval_env,
                 callback_after_eval=self.recorder,
                 n_eval_episodes=n_eval_episodes,
                 eval_freq=max(eval_freq_steps // max(n_train_envs, 1), 1),
                 log_path=str(out),
-                best_model_save_path=str(out),
+                best_model_save_path=str(out) if self.best_rule is None else None,
                 deterministic=True,
                 verbose=0,
                 warn=False,
@@ -191,14 +331,16 @@ def make_eval_callback(
         def _evaluate(self) -> bool:
             t0 = self.eval_started = time.perf_counter()
             self.eval_env.seed(self.eval_seed)
-            best_before = self.best_mean_reward
+            before = (self.best_mean_reward, len(self.best_rule.evaluations) if self.best_rule else 0)
             cont = super()._on_step()
-            if self.best_mean_reward > best_before:
-                vn = self.model.get_vec_normalize_env()
-                if vn is not None:
-                    save_normalizer(vn, out / "best_model.zip")
+            _save_best(self, out, *before)
             self.eval_seconds += time.perf_counter() - t0
             return cont
+
+        def _log_success_callback(self, locals_: dict[str, Any], globals_: dict[str, Any]) -> None:
+            super()._log_success_callback(locals_, globals_)
+            if locals_["done"] and "regret" in locals_["info"]:  # regret mode (issue 12)
+                self.episode_regrets.append(float(locals_["info"]["regret"]))
 
         def evaluate_now(self) -> bool:
             """Evaluate the current model now (unless this timestep was just evaluated)."""
@@ -211,6 +353,24 @@ def make_eval_callback(
                 self.n_calls = saved
 
     return SeededEvalCallback()
+
+
+def _save_best(callback: Any, out: Path, best_before: float, seen: int) -> None:
+    """After an evaluation: when it is the new best, ``best_model.zip`` (saved here under the
+    constraint, by SB3 otherwise) gets its ``VecNormalize`` statistics."""
+    rule = callback.best_rule
+    if rule is None:
+        new_best = callback.best_mean_reward > best_before  # SB3 saved the model
+    else:
+        new_best = len(rule.evaluations) > seen and rule.index == len(rule.evaluations) - 1
+        if new_best:
+            callback.model.save(str(out / "best_model.zip"))
+        if rule.index is not None:  # what TrainResult.best_mean_cpe reports
+            callback.best_mean_reward = rule.best.mean_cpe
+    if new_best:
+        vn = callback.model.get_vec_normalize_env()
+        if vn is not None:
+            save_normalizer(vn, out / "best_model.zip")
 
 
 class _EvalRecorder(BaseCallback):
@@ -241,8 +401,18 @@ class _EvalRecorder(BaseCallback):
             "mean_length": float(lengths.mean()),
             "best_mean_cpe": float(max(parent.best_mean_reward, rewards.mean())),
         }
+        fields = EVAL_LOG_FIELDS
+        rule = getattr(parent, "best_rule", None)
+        if rule is not None:
+            fields = fields + CONSTRAINED_EVAL_FIELDS
+            row.update(_constrained_columns(rule, success, row))
+        regrets, parent.episode_regrets = parent.episode_regrets, []  # regret mode (issue 12)
+        if regrets:
+            row["mean_regret"] = float(np.mean(regrets))
+            self.logger.record("eval/mean_regret", row["mean_regret"])
         self.rows.append(row)
-        write_csv(self.rows, self.path, EVAL_LOG_FIELDS)  # the whole log: a few rows, rewritten
+        fields = fields + (("mean_regret",) if regrets else ())
+        write_csv(self.rows, self.path, fields)  # the whole log: a few rows, rewritten
         self.logger.record("eval/mean_cpe", row["mean_cpe"])
         self.logger.record("eval/completion_rate", row["completion_rate"])
         if self.progress is not None:
@@ -252,9 +422,31 @@ class _EvalRecorder(BaseCallback):
                 f"eval @ {row['timesteps']:>9} steps ({wall:7.1f} s): CPE {row['mean_cpe']:7.2f} "
                 f"± {row['se_cpe']:.2f}  complete {row['completion_rate']:.3f}  "
                 f"best {row['best_mean_cpe']:.2f}"
-            )
+            ) + (f"  regret {row['mean_regret']:.4f}" if regrets else "")
+            if rule is not None:
+                line += f"  p-safe {'yes' if row['p_safe'] else 'no'}"
+                line += "" if row["best_p_safe"] else " (no p-safe evaluation yet: best = highest completion)"
             if self.progress is not None:
                 self.progress.write(line)
             else:
                 print(line, file=sys.stderr, flush=True)
         return True
+
+
+def _constrained_columns(
+    rule: ConstrainedBest, success: Sequence[Any], row: dict[str, Any]
+) -> dict[str, Any]:
+    """Feed an evaluation to the rule; its p-safe columns and the best model's mean CPE."""
+    if not len(success):
+        raise RuntimeError(
+            "constrained training needs the completion of every evaluation episode "
+            "(info['is_success'] of the evaluation envs)"
+        )
+    rule.add(row["mean_cpe"], int(np.sum(success)), len(success), row["timesteps"])
+    verdict = rule.verdicts[-1]
+    return {
+        "p_safe": int(verdict.safe),
+        "p_value": verdict.p_value,
+        "best_p_safe": int(rule.best_safe),
+        "best_mean_cpe": rule.best.mean_cpe,
+    }

@@ -18,7 +18,11 @@ Keys: everything the algorithm's constructor takes (``learning_rate``, ``n_steps
 ``features``     append the spec-derived features of :mod:`labsched.agents.features`
 ``normalize``    ``VecNormalize`` of observations (``true``, or ``{clip_obs: 10.0}``); rewards are
                  not normalised by it (the env's ``normalize_reward`` already scales CPE)
-``env_kwargs``   env options: ``normalize_reward`` (default true), ``decide_on_completion``
+``env_kwargs``   env options: ``normalize_reward`` (default true), ``decide_on_completion``;
+                 regret mode: ``objective`` (a registered objective such as ``cosines``),
+                 ``selector`` (default ``kb-ei``), ``reward`` (``regret``, the default with an
+                 objective, or ``cpe``; ``regret`` without an objective optimises ``cosines``)
+                 and ``reward_scale`` (> 0, default 1: multiplies the training reward)
 
 ``learning_rate`` and ``clip_range`` accept ``lin_<value>`` (linear decay to 0, as in the zoo);
 ``policy_kwargs`` is a mapping or the zoo's string form ``"dict(net_arch=[64, 64],
@@ -47,20 +51,24 @@ from labsched.agents.hyperparam_values import (
     check_schedule,
     parse_policy_kwargs,
 )
+from labsched.envs import bo
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = [
     "ALGORITHMS",
     "ENV_ID",
+    "REWARD_MODES",
     "AlgorithmInfo",
     "LinearSchedule",
     "MissingExtraError",
     "algorithm_info",
     "allowed_keys",
+    "check_env_kwargs",
     "hyperparams_path",
     "load_hyperparams",
     "model_kwargs",
     "parse_overrides",
+    "regret_mode",
     "require_rl_extra",
     "validate_hyperparams",
 ]
@@ -141,7 +149,11 @@ EXTRA_KEYS = ("env_kwargs", "features", "n_envs", "n_timesteps", "normalize", "p
 #: Training vector-env kinds (the ``vec_env`` key): the NumPy-batched native env, or SB3's
 #: ``DummyVecEnv`` / ``SubprocVecEnv`` of single environments.
 VEC_ENV_KINDS = ("native", "dummy", "subproc")
-_ENV_KWARGS = {"normalize_reward": bool, "decide_on_completion": bool}
+#: Training reward modes (the ``env_kwargs`` key ``reward``): CPE, or minus the regret of the
+#: Bayesian optimisation the schedule drives (paid on the last step of an episode).
+REWARD_MODES = ("cpe", "regret")
+_ENV_BOOL_KWARGS = ("normalize_reward", "decide_on_completion")
+_ENV_KWARGS = (*_ENV_BOOL_KWARGS, "reward", "objective", "selector", "reward_scale")
 _NORMALIZE_KWARGS = {"clip_obs": float, "epsilon": float}
 _POLICIES = ("MlpPolicy",)
 
@@ -203,12 +215,7 @@ def validate_hyperparams(algo: str | AlgorithmInfo, params: Mapping[str, Any]) -
                     name, key, value, f"true, false or a mapping with keys {sorted(_NORMALIZE_KWARGS)}"
                 )
         elif key == "env_kwargs":
-            if not isinstance(value, Mapping) or not set(value) <= set(_ENV_KWARGS):
-                raise bad_value(name, key, value, f"a mapping with keys among {sorted(_ENV_KWARGS)}")
-            for k, v in value.items():
-                if not isinstance(v, bool):
-                    raise bad_value(name, f"env_kwargs.{k}", v, "true or false")
-            out[key] = dict(value)
+            out[key] = check_env_kwargs(value, name)
         elif key == "policy_kwargs":
             out[key] = parse_policy_kwargs(name, value)
         elif key in RANGES:
@@ -228,6 +235,72 @@ def validate_hyperparams(algo: str | AlgorithmInfo, params: Mapping[str, Any]) -
     if "batch_size" in out and out["batch_size"] < 2 and info.name in ("ppo", "maskable_ppo"):
         raise bad_value(name, "batch_size", out["batch_size"], "an integer >= 2")
     return out
+
+
+_EXAMPLES = {"objective": "cosines", "selector": "kb-ei"}
+
+
+def _registered_name(kind: str, value: Any, make: Any) -> str:
+    """``value`` stripped, once ``make`` (the registry's constructor) accepts it."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(
+            f"env_kwargs.{kind} must be the name of a registered {kind} such as {_EXAMPLES[kind]!r}, "
+            f"got {value!r}"
+        )
+    try:
+        make(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"env_kwargs.{kind}: {exc}") from None
+    return value.strip()
+
+
+def check_env_kwargs(value: Any, algo: str = "training") -> dict[str, Any]:
+    """Check the ``env_kwargs`` hyperparameter; returns it normalised.
+
+    Objective and selector names are checked against the registries of :mod:`labsched.envs.bo`.
+    With an objective, ``reward`` defaults to ``"regret"`` and ``selector`` to ``"kb-ei"``;
+    ``reward="regret"`` without an objective gets the env's default objective, ``"cosines"``.
+
+    Raises:
+        ValueError: an unknown key, a bad value (naming the key and what it must be), an unknown
+            objective or selector (listing the registered names) or a selector without objective.
+    """
+    if not isinstance(value, Mapping) or not set(value) <= set(_ENV_KWARGS):
+        raise bad_value(algo, "env_kwargs", value, f"a mapping with keys among {sorted(_ENV_KWARGS)}")
+    out: dict[str, Any] = {}
+    for k in _ENV_BOOL_KWARGS:
+        if k in value:
+            if not isinstance(value[k], bool):
+                raise bad_value(algo, f"env_kwargs.{k}", value[k], "true or false")
+            out[k] = value[k]
+    if "objective" in value:
+        out["objective"] = _registered_name("objective", value["objective"], bo.make_objective)
+    if "selector" in value:
+        if "objective" not in out and value.get("reward") != "regret":
+            raise ValueError(
+                f"env_kwargs.selector={value['selector']!r} needs an objective (env_kwargs.objective, "
+                "--objective): the selector chooses the inputs of the Bayesian optimisation"
+            )
+        out["selector"] = _registered_name("selector", value["selector"], bo.make_selector)
+    if "reward" in value:
+        if value["reward"] not in REWARD_MODES:
+            raise bad_value(algo, "env_kwargs.reward", value["reward"], f"one of {list(REWARD_MODES)}")
+        out["reward"] = value["reward"]
+    reward = out.get("reward", "regret" if "objective" in out else "cpe")
+    if reward == "regret" or "objective" in out:
+        out["reward"] = reward
+        out.setdefault("objective", "cosines")
+        out.setdefault("selector", "kb-ei")
+    if "reward_scale" in value:
+        out["reward_scale"] = check_float_value(
+            algo, "env_kwargs.reward_scale", value["reward_scale"], 0.0, open_low=True
+        )
+    return out
+
+
+def regret_mode(env_kwargs: Mapping[str, Any] | None) -> bool:
+    """Whether ``env_kwargs`` train on the regret (which the native vector env cannot)."""
+    return (env_kwargs or {}).get("reward") == "regret"
 
 
 # ----------------------------------------------------------------------------- files and overrides

@@ -39,7 +39,7 @@ from labsched.agents.model_files import (
     save_normalizer,
 )
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
-from labsched.envs.labs.observation import decode_observation, is_batched
+from labsched.envs.labs.observation import is_batched
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = [
@@ -135,9 +135,14 @@ class LoadedAgent:
             self.model, self.algo, spec, self.features, self.normalizer, self.metadata, self.path
         )
 
-    def model_observation(self, observation: Any) -> np.ndarray:
-        """What the model sees for a plain env observation: ``(batch, width)`` float32."""
+    def _flat(self, observation: Any) -> np.ndarray:
+        """The flat ``(batch, 2 l + 4)`` float32 form of a plain env observation, checked."""
         nl = self.spec.n_labs
+        if isinstance(observation, dict) and np.shape(observation["busy"])[-1:] != (nl,):
+            raise ValueError(
+                f"observation 'busy' has shape {np.shape(observation['busy'])}; expected {nl} labs "
+                f"(n_labs={nl} of the agent's spec)"
+            )
         flat = flat_observation(observation, nl)
         raw_width = 2 * nl + 4
         if flat.shape[1] != raw_width:
@@ -145,18 +150,29 @@ class LoadedAgent:
                 f"observation has width {flat.shape[1]}; expected the env's flat observation of "
                 f"width 2 * n_labs + 4 = {raw_width} (or its Dict form)"
             )
+        return flat
+
+    def model_observation(self, observation: Any) -> np.ndarray:
+        """What the model sees for a plain env observation: ``(batch, width)`` float32."""
+        flat = self._flat(observation)
         x = flat
         if self._feats is not None:
-            x = np.concatenate([flat, self._feats(flat)], axis=1)
+            # A batch takes the vectorised features (equal to the row-by-row ones up to ~1e-15,
+            # below float32 resolution); one observation keeps the row form it always had.
+            feats = self._feats.batch(flat) if flat.shape[0] > 1 else self._feats(flat)
+            x = np.concatenate([flat, feats], axis=1)
         if self.normalizer is not None:
             x = self.normalizer.normalize_obs(x)
         return x.astype(np.float32)
 
     def action_masks(self, observation: Any) -> np.ndarray:
-        """``(batch, l + 1)`` valid-action masks decoded from the observation and the spec."""
-        states = decode_observation(observation, self.spec)
-        ks = np.arange(self.spec.n_labs + 1)
-        return np.stack([ks <= s.max_valid for s in states])
+        """``(batch, l + 1)`` valid-action masks decoded from the observation and the spec:
+        ``k <= min(free labs, unstarted experiments)`` (``LabState.max_valid``, vectorised)."""
+        nl, n = self.spec.n_labs, self.spec.n_experiments
+        flat = self._flat(observation)
+        free = nl - (flat[:, :nl] > 0.5).sum(axis=1)
+        unstarted = n - np.rint(flat[:, 2 * nl + 3].astype(float) * n).astype(np.int64)
+        return np.arange(nl + 1)[None, :] <= np.minimum(free, unstarted)[:, None]
 
     def predict(
         self,

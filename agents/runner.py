@@ -1,6 +1,9 @@
 """Running schedulers on many seeded episodes: baselines by name, saved agents by path.
 
-Every episode is played by the one episode loop, :func:`labsched.envs._lib.rollout.play_episode`.
+Every episode is played by the one episode loop, :func:`labsched.envs._lib.rollout.play_episode`,
+except that :func:`run_task` plays a saved agent's CPE-mode episodes in batches on the native vector
+env (:func:`labsched.agents.vector_rollout.run_episodes_batched`: the same results, episode for
+episode, many times faster).
 Episode ``i`` of a run has env seed ``seed + i`` under every scheduler (common random numbers:
 the env draws all ``n`` durations at reset, in start order); a :class:`TaskResult` keeps the
 per-episode outcomes, so paired differences between schedulers can be taken episode by episode.
@@ -25,10 +28,12 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from labsched.agents.constrained import ConstraintConfig, FeasibilityMaskedAgent
+from labsched.agents.episode_result import EpisodeResult, episode_result
 from labsched.agents.loading import LoadedAgent, load_agent
+from labsched.agents.vector_rollout import run_episodes_batched, vector_env_supports
 from labsched.baselines.labs.clairvoyant import Clairvoyant, clairvoyant_bound, clairvoyant_cpe
 from labsched.baselines.registry import make
-from labsched.envs._lib.rollout import Episode, play_episode
+from labsched.envs._lib.rollout import play_episode
 from labsched.envs._lib.threads import single_threaded_blas, torch_threads
 from labsched.envs._lib.validation import check_choice, check_int
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
@@ -93,27 +98,6 @@ class Predictor(Protocol):
 
 
 @dataclass(frozen=True)
-class EpisodeResult:
-    """Outcome of one episode.
-
-    Attributes:
-        seed: env seed of the episode (common random numbers: same seed, same durations).
-        cpe: cumulative prior experiments of the completed experiments.
-        completed: experiments completed by the horizon (-1: unknown, the clairvoyant bound).
-        steps: decision points visited.
-        end_time: time at which the episode ended.
-        regret: the regret of the Bayesian optimisation (regret mode; NaN otherwise).
-    """
-
-    seed: int
-    cpe: int
-    completed: int
-    steps: int
-    end_time: float
-    regret: float = math.nan
-
-
-@dataclass(frozen=True)
 class RunSummary:
     """Mean and standard error of a set of episodes.
 
@@ -142,19 +126,6 @@ def standard_error(x: np.ndarray) -> float:
     """Standard error of the mean of ``x`` (NaN for fewer than two values)."""
     x = np.asarray(x, dtype=float)
     return float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
-
-
-def episode_result(episode: Episode) -> EpisodeResult:
-    """The concurrent-labs outcome of a played episode (from its last ``info``)."""
-    info = episode.info
-    return EpisodeResult(
-        int(episode.seed),
-        int(info["cpe"]),
-        int(info["completed"]),
-        episode.steps,
-        float(info["time"]),
-        float(info.get("regret", math.nan)),
-    )
 
 
 def run_episode(
@@ -326,9 +297,23 @@ def run_task(task: RunTask) -> TaskResult:
         results = run_clairvoyant(spec, task.episodes, task.seed, task.env_kwargs, max_states)
     else:
         agent, spec = build_scheduler(task)
-        results = run_episodes(agent, spec, task.episodes, task.seed, task.env_kwargs)
+        if _batched(task):
+            results = run_episodes_batched(agent, spec, task.episodes, task.seed, task.env_kwargs)
+        else:
+            results = run_episodes(agent, spec, task.episodes, task.seed, task.env_kwargs)
     summary = summarize(results, spec.n_experiments, time.perf_counter() - t0)
     return TaskResult(task, spec.horizon, summary, tuple(results))
+
+
+def _batched(task: RunTask) -> bool:
+    """Whether the task's episodes go to the batched runner: a saved agent (no ``factory``) in
+    CPE mode with options the native vector env takes (its results equal the single env's)."""
+    return (
+        task.kind == "model"
+        and task.factory is None
+        and task.seed >= 0
+        and vector_env_supports(task.env_kwargs)
+    )
 
 
 def _indexed(i: int, task: RunTask) -> tuple[int, TaskResult]:

@@ -46,13 +46,16 @@ class TrainResult:
         seconds: wall time of ``learn`` (evaluations included).
         train_seconds: wall time of ``learn`` less the evaluations.
         steps_per_second: training throughput, ``timesteps / train_seconds``.
-        best_mean_cpe: best mean evaluation CPE.
+        best_mean_cpe: best mean evaluation CPE (constrained training: that of ``best_model.zip``,
+            the best p-safe evaluation, see ``best_model``).
         final_mean_cpe: mean evaluation CPE of the final model.
         stop_reason: ``"timesteps"`` or ``"time_limit"``.
         references: mean CPE of the reference baselines on the evaluation episodes.
         eval_log: the ``eval_log.csv``.
         plot: the learning-curve PNG (None without matplotlib).
         model: the trained model (in memory; the final one).
+        best_model: constrained training: how ``best_model.zip`` was chosen
+            (:meth:`labsched.agents.callbacks.ConstrainedBest.summary`; also in ``agent.json``).
     """
 
     out: Path
@@ -73,6 +76,7 @@ class TrainResult:
     model: Any = field(default=None, repr=False, compare=False)
     final_completion_rate: float = math.nan
     constraint: dict[str, Any] | None = None
+    best_model: dict[str, Any] | None = None
 
 
 def reference_cpe(
@@ -161,6 +165,8 @@ def _make_callbacks(
         out=cfg.out,
         progress=progress,
         verbose=cfg.verbose,
+        # Constrained training: best_model.zip must be p-safe (ConstrainedBest), p = 1 - target.
+        target_completion=1.0 - cfg.constraint.target if cfg.constraint is not None else None,
     )
     limit = TimeLimitCallback(cfg.time_limit_minutes) if cfg.time_limit_minutes else None
     dual = LagrangianCallback(constrained, cfg.out, verbose=int(cfg.verbose >= 2)) if constrained else None
@@ -220,6 +226,9 @@ def _result(
         references=refs,
         eval_log=cfg.out / "eval_log.csv",
     )
+    rule = getattr(callbacks.evaluation, "best_rule", None)
+    if rule is not None and rule.index is not None:
+        result.best_model = rule.summary()  # constrained: how best_model.zip was chosen
     result.model = model
     return result
 
@@ -265,7 +274,7 @@ def _print_summary(result: TrainResult) -> None:
     )
 
 
-# size: 101 lines, 55 of them the docstring of the public entry point; the body is a list of steps.
+# size: 110 lines, 61 of them the docstring of the public entry point; the body is a list of steps.
 def train(
     algo: str = "maskable_ppo",
     spec: LabSpec | None = None,
@@ -288,6 +297,7 @@ def train(
     torch_threads: int = 1,
     constraint: ConstraintConfig | None = None,
     init_model: str | Path | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train an agent on ``labsched/ConcurrentLabs-v0`` and save it with its evaluation log.
 
@@ -323,6 +333,12 @@ def train(
             train``, e.g. ``models/maskable_ppo_h5``; loaded without unpickling) instead of a
             fresh network: same algorithm and observation form; its own network and
             hyperparameters are kept (the resolved ones are still recorded).
+        env_kwargs: env options merged over the hyperparameters' ``env_kwargs``; regret mode:
+            ``{"objective": "cosines"}`` (``selector`` default ``"kb-ei"``, ``reward`` default
+            ``"regret"``, ``reward_scale`` default 1) trains on minus the regret of the
+            Bayesian optimisation, paid on the last step, on SB3's ``DummyVecEnv`` (the native
+            vector env has no regret mode); evaluations still report raw CPE (and
+            ``eval_log.csv`` the mean regret) on the same optimising episodes (docs/agents.md).
 
     Returns:
         A :class:`TrainResult`. The folder holds ``model.zip``, ``best_model.zip``,
@@ -335,7 +351,7 @@ def train(
     require_rl_extra("training")
     cfg = resolve_config(
         algo, spec, total_timesteps, time_limit_minutes, hyperparams_file, hyperparams, seed, out,
-        eval_freq, eval_episodes, n_eval_envs, vec_env, verbose, constraint,
+        eval_freq, eval_episodes, n_eval_envs, vec_env, verbose, constraint, env_kwargs,
     )  # fmt: skip
     cfg.init_model = str(init_model) if init_model is not None else None
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -359,6 +375,8 @@ def train(
     _save(cfg, model)
     result = _result(cfg, model, callbacks, seconds, train_seconds, refs)
     metadata["training"] = {k: getattr(result, k) for k in _TRAINING_FIELDS}
+    if result.best_model is not None:
+        metadata["training"]["best_model"] = result.best_model
     _write_metadata(cfg.out, metadata)
     if plot:
         _plot(cfg, result)

@@ -5,6 +5,7 @@ the model, fresh or warm-started from a saved one."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,10 @@ from labsched.agents.config import (
     VEC_ENV_KINDS,
     AlgorithmInfo,
     algorithm_info,
+    check_env_kwargs,
     load_hyperparams,
     model_kwargs,
+    regret_mode,
 )
 from labsched.agents.constrained import ConstraintConfig, constrained_envs
 from labsched.agents.envs import make_vec
@@ -89,6 +92,40 @@ class TrainConfig:
     def env_kwargs(self) -> dict[str, Any]:
         return dict(self.params.get("env_kwargs", {}))
 
+    @property
+    def regret(self) -> bool:
+        """Training on minus the regret of the Bayesian optimisation (``reward="regret"``)."""
+        return regret_mode(self.env_kwargs)
+
+
+def _overrides_key(hyperparams: Mapping[str, Any] | Iterable[str] | None, key: str) -> bool:
+    """Whether the ``--hyperparams`` overrides set ``key``."""
+    if isinstance(hyperparams, Mapping):
+        return key in hyperparams
+    return any(str(item).partition("=")[0].strip() == key for item in hyperparams or ())
+
+
+def _training_vec_env(params: dict[str, Any], explicit: bool, verbose: int) -> str:
+    """``params["vec_env"]`` (default native); regret mode moves an implicit native to dummy.
+
+    Raises:
+        ValueError: native asked for explicitly (``vec_env`` argument or override) in regret mode.
+    """
+    kind = params.setdefault("vec_env", "native")
+    if kind == "native" and regret_mode(params.get("env_kwargs")):
+        if explicit:
+            raise ValueError(
+                "vec_env='native' has no regret mode (reward='regret'): use vec_env 'dummy' or 'subproc'"
+            )
+        params["vec_env"] = "dummy"
+        if verbose:
+            print(
+                "note: regret mode trains on vec_env=dummy (SB3's DummyVecEnv of single envs): "
+                "the native vector env has no regret mode",
+                file=sys.stderr,
+            )
+    return params["vec_env"]
+
 
 def resolve_config(
     algo: str,
@@ -105,19 +142,26 @@ def resolve_config(
     vec_env: str | None,
     verbose: int,
     constraint: ConstraintConfig | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> TrainConfig:
-    """Check the arguments and resolve the hyperparameters."""
+    """Check the arguments and resolve the hyperparameters (``env_kwargs`` merged over the
+    hyperparameters' own; regret mode trains on ``vec_env="dummy"`` unless told otherwise)."""
     info = algorithm_info(algo)
     spec = spec or LabSpec()
     if not isinstance(spec, LabSpec):
         raise TypeError(f"spec must be a labsched.LabSpec, got {type(spec).__name__}")
     params = load_hyperparams(info.name, spec, hyperparams_file, hyperparams)
+    if env_kwargs:
+        if not isinstance(env_kwargs, Mapping):
+            raise TypeError(f"env_kwargs must be a mapping, got {type(env_kwargs).__name__}")
+        params["env_kwargs"] = check_env_kwargs({**params.get("env_kwargs", {}), **env_kwargs}, info.name)
     if total_timesteps is not None:
         params["n_timesteps"] = check_int("total_timesteps", total_timesteps, 1)
     params["n_timesteps"] = int(params.get("n_timesteps", 1_000_000))
     if vec_env is not None:
         params["vec_env"] = check_choice("vec_env", vec_env, VEC_ENV_KINDS)
-    vec_env = params.setdefault("vec_env", "native")
+    explicit = vec_env is not None or _overrides_key(hyperparams, "vec_env")
+    vec_env = _training_vec_env(params, explicit, verbose)
     if time_limit_minutes is not None:
         check_real("time_limit_minutes", time_limit_minutes, 0.0, low_open=True)
     check_int("eval_freq", eval_freq, 0)

@@ -7,6 +7,7 @@ worker (environment variables for spawned workers, ``threadpoolctl`` inside the 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -140,9 +141,12 @@ def _execute_ray(
             "log_to_driver": False,
             "include_dashboard": False,
         }
+        address = address or os.environ.get("RAY_ADDRESS") or None
         if address:
             ray.init(address=address, **kwargs)
         else:
+            # Ray starts local workers at nice 15: on a shared machine they would barely run.
+            os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(num_cpus=max(n_jobs, 1), **kwargs)
         started = True
     try:

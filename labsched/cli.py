@@ -7,12 +7,14 @@ Subcommands:
     train       train an RL agent (MaskablePPO, PPO, A2C, DQN) on a spec
     benchmark   speed figures beside CartPole-v1 measured in the same process
     baselines   list the registered baseline names
+    frontier    CPE against completion rate: PS over q, keep-k-busy over k, saved models
     table2      regret of every scheduler x objective x horizon (the paper's Table 2), as a
                 resumable parallel sweep; --measure-scaling times 1 vs 2 workers
     figure1     ~30 diverse schedulers on two objectives: mean CPE vs mean regret, Spearman rho
     sweep       any objectives x schedulers (or a trained agent) x horizons x runs, resumable
     queue-eval  experiment-queue schedulers under the bootstrap protocol
     campaign    a real campaign: ask which experiments to start, tell results (a journal file)
+    information the information goal: does CPE predict the integrated variance
 
 Each subcommand only builds arguments and calls library functions; its parser is added by one
 function of :data:`SUBCOMMANDS` (training lives in :mod:`labsched.cli_train`, the regret sweeps
@@ -32,7 +34,7 @@ from labsched.agents.comparison import rows_to_markdown as compare_markdown
 from labsched.agents.config import MissingExtraError
 from labsched.baselines.registry import BASELINES
 from labsched.cli_campaign import add_campaign_parser
-from labsched.cli_common import add_plot_choice, add_spec_args, plot_wanted, spec_from
+from labsched.cli_common import add_plot_choice, add_spec_args, plot_wanted, show_defaults, spec_from
 from labsched.cli_frontier import add_frontier_parser
 from labsched.cli_information import add_information_parser
 from labsched.cli_sweeps import add_sweep_parsers, print_written
@@ -268,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in SUBCOMMANDS:
         add(sub)
+    show_defaults(parser)
     return parser
 
 

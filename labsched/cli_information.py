@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 
+from labsched.cli_common import add_backend_args, backend_address
 from labsched.cli_sweeps import add_sweep_spec_args, print_written
 from labsched.evaluation.cells import DEFAULT_DURATION
 from labsched.evaluation.labs import information as info
@@ -40,7 +41,7 @@ def _cmd_information(args: argparse.Namespace) -> int:
         ps_simulations=args.ps_simulations,
         n_jobs=args.jobs,
         backend=args.backend,
-        address=args.address,
+        address=backend_address(args),
         resume=not args.no_resume,
         progress=not args.no_progress,
         plot=not args.no_plot,
@@ -105,8 +106,7 @@ def add_information_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ps-simulations", type=int, default=None, help="PS simulations per policy (default 200)")
     p.add_argument("--noise-std", type=float, default=0.0, help="observation noise of the objective")
     p.add_argument("--jobs", type=int, default=2, help="parallel workers (1 = in-process with loky)")
-    p.add_argument("--backend", choices=["loky", "ray", "dask"], default="loky", help="parallel backend")
-    p.add_argument("--address", default=None, help="Ray or Dask scheduler address (default: local cluster)")
+    add_backend_args(p)
     p.add_argument("--out", default="results/information", help="output folder (default results/information)")
     p.add_argument("--results", default=None, help="results CSV of the sweep (default OUT/sweep.csv)")
     p.add_argument(

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from labsched.cli_common import add_backend_args, backend_address
 from labsched.envs.labs.durations import parse_duration
 from labsched.evaluation.cells import DEFAULT_DURATION
 from labsched.evaluation.labs import figure1 as f1
@@ -38,8 +39,7 @@ def _add_sweep_args(p: argparse.ArgumentParser, out: str, runs: int) -> None:
     p.add_argument("--ps-simulations", type=int, default=None, help="PS simulations per policy (default 200)")
     p.add_argument("--noise-std", type=float, default=0.0, help="observation noise of the objective")
     p.add_argument("--jobs", type=int, default=2, help="parallel workers (1 = in-process with loky)")
-    p.add_argument("--backend", choices=["loky", "ray", "dask"], default="loky", help="parallel backend")
-    p.add_argument("--address", default=None, help="Ray or Dask scheduler address (default: local cluster)")
+    add_backend_args(p)
     p.add_argument("--out", default=out, help=f"output folder (default {out})")
     p.add_argument("--results", default=None, help="results CSV of the sweep (default OUT/sweep.csv)")
     p.add_argument(
@@ -89,7 +89,7 @@ def _sweep_kwargs(args: argparse.Namespace) -> dict:
         ps_simulations=args.ps_simulations,
         n_jobs=args.jobs,
         backend=args.backend,
-        address=args.address,
+        address=backend_address(args),
         resume=not args.no_resume,
         progress=not args.no_progress,
         plot=not args.no_plot,
@@ -205,7 +205,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         args.results or f"{args.out}/sweep.csv",
         n_jobs=args.jobs,
         backend=args.backend,
-        address=args.address,
+        address=backend_address(args),
         resume=not args.no_resume,
         progress=not args.no_progress,
     )

@@ -4,6 +4,7 @@ constraint), or only measure its training throughput."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from labsched.agents.config import require_rl_extra
 from labsched.agents.constrained import CONSTRAINT_KINDS, ConstraintConfig
@@ -25,7 +26,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
             overrides.append(f"{key}={'true' if value else 'false'}")
     if args.n_envs is not None:
         overrides.append(f"n_envs={args.n_envs}")
+    env_kwargs = _regret_env_kwargs(args)
     if args.throughput:
+        if env_kwargs:
+            raise ValueError(
+                "--throughput measures CPE training on the native vector env; drop --objective, "
+                "--selector, --reward and --reward-scale"
+            )
         throughput_vs_cartpole(
             args.algo, spec, steps=args.throughput_steps, hyperparams=overrides, seed=args.seed
         )
@@ -58,6 +65,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         constraint=constraint,
         init_model=args.init_model,
+        env_kwargs=env_kwargs or None,
     )
     if args.seeds is not None:
         out = args.out or str(default_out_dir(args.algo, spec, 0)).removesuffix("_s0") + "_seeds"
@@ -65,6 +73,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     train(args.algo, spec, seed=args.seed, out=args.out, progress_bar=not args.no_progress, **common)
     return 0
+
+
+def _regret_env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``env_kwargs`` of --objective, --selector, --reward and --reward-scale (checked by training)."""
+    given = {
+        "objective": args.objective,
+        "selector": args.selector,
+        "reward": args.reward,
+        "reward_scale": args.reward_scale,
+    }
+    return {k: v for k, v in given.items() if v is not None}
 
 
 _TRAIN_HELP = """Train an RL scheduler on labsched/ConcurrentLabs-v0 and save it, with its evaluation log.
@@ -84,6 +103,13 @@ Observation (MlpPolicy; the shipped hyperparameter files turn features and norma
   normalize  --normalize / normalize=true: VecNormalize of observations (saved with the model).
 Reward: CPE / (n (n - 1) / 2) (normalize_reward=True). Evaluations report raw CPE on the same
 seeded episodes each time; baselines given by --references are run on them for reference.
+Regret mode (--objective cosines, hartmann3, ...; --selector kb-ei by default): the reward is 0
+until the last step, which pays minus the regret of the Bayesian optimisation the schedule drives
+(cosines: about 0.1-0.3 per episode, at most ~1, on the scale of the normalised CPE's 0-1;
+--reward-scale multiplies it). --reward cpe keeps the CPE reward and logs the regret. Training
+runs on --vec-env dummy (the native vector env has no regret mode); evaluations report raw CPE
+and the mean regret on the same optimising episodes, and best_model.zip is the best by CPE
+(model.zip is the final regret-trained model). --init-model fine-tunes a CPE-trained model.
 Learning rates "lin_<x>" decay to 0 at the end of --total-timesteps or --time-limit-minutes,
 whichever comes first.
 
@@ -127,6 +153,19 @@ def _nonnegative_arg(name: str):
             raise argparse.ArgumentTypeError(f"{name} must be a number >= 0, got {text!r}") from None
         if not value >= 0.0 or value == float("inf"):
             raise argparse.ArgumentTypeError(f"{name} must be a finite number >= 0, got {text}")
+        return value
+
+    return parse
+
+
+def _positive_arg(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number > 0, got {text!r}") from None
+        if not value > 0.0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number > 0, got {text}")
         return value
 
     return parse
@@ -186,8 +225,32 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="only measure training env steps/s beside PPO on CartPole-v1 (same settings) and exit",
     )
     p.add_argument("--throughput-steps", type=int, default=5_000)
+    _add_regret_args(p)
     _add_constraint_and_seed_args(p)
     p.set_defaults(func=_cmd_train)
+
+
+def _add_regret_args(p: argparse.ArgumentParser) -> None:
+    """The regret-mode options of ``train``."""
+    g = p.add_argument_group("regret mode (train on the Bayesian optimisation's regret)")
+    g.add_argument(
+        "--objective",
+        default=None,
+        help="optimise this registered objective (cosines, hartmann3, ...) during every episode",
+    )
+    g.add_argument("--selector", default=None, help="batch selector of the optimisation (default kb-ei)")
+    g.add_argument(
+        "--reward",
+        choices=["regret", "cpe"],
+        default=None,
+        help="training reward (default: regret with --objective, cpe without)",
+    )
+    g.add_argument(
+        "--reward-scale",
+        type=_positive_arg("--reward-scale"),
+        default=None,
+        help="multiply the training reward by this (> 0, default 1)",
+    )
 
 
 def _add_constraint_and_seed_args(p: argparse.ArgumentParser) -> None:

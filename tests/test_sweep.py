@@ -314,6 +314,7 @@ def test_loky_workers_give_the_serial_rows(tmp_path):
     assert _strip(serial) == _strip(parallel)
 
 
+@pytest.mark.slow  # starts a local Ray instance (~30 s on 2 cores)
 def test_ray_backend_gives_the_same_rows(tmp_path):
     pytest.importorskip("ray")
     cells = _cells(2)
@@ -322,6 +323,7 @@ def test_ray_backend_gives_the_same_rows(tmp_path):
     assert _strip(local) == _strip(remote)
 
 
+@pytest.mark.slow  # starts a local Dask cluster (~15 s on 2 cores)
 def test_dask_backend_gives_the_same_rows(tmp_path):
     pytest.importorskip("dask.distributed")
     cells = _cells(2)
