@@ -211,7 +211,7 @@ def _warm_start(cfg: TrainConfig, env: Any, tb_dir: str | None) -> Any:
             f"training asks for {cfg.info.name} with features={cfg.features}"
         )
     model = agent.model
-    model.set_env(env)
+    _adopt_settings(model, cfg, env)
     model.tensorboard_log = tb_dir
     vn = model.get_vec_normalize_env()
     if (vn is None) != (agent.normalizer is None):
@@ -221,6 +221,55 @@ def _warm_start(cfg: TrainConfig, env: Any, tb_dir: str | None) -> Any:
         vn.obs_rms.var = np.array(agent.normalizer.obs_rms.var, dtype=np.float64)
         vn.obs_rms.count = float(agent.normalizer.obs_rms.count)
     return model
+
+
+#: Rollout and optimisation settings a warm-started on-policy model takes from the configuration.
+ADOPTED_SETTINGS = (
+    "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef", "vf_coef",
+    "max_grad_norm", "normalize_advantage", "target_kl",
+)  # fmt: skip
+
+
+def _adopt_settings(model: Any, cfg: TrainConfig, env: Any) -> None:
+    """Put ``model`` on ``env`` with the configuration's rollout and optimisation settings.
+
+    The network (``policy_kwargs``) stays the saved model's. An on-policy model (PPO, A2C,
+    MaskablePPO) takes the configured learning rate, clip range and :data:`ADOPTED_SETTINGS`,
+    and gets a rollout buffer for ``env``'s number of environments, so a model trained on 8
+    single envs continues on the native vector env of 64. An off-policy model keeps its own
+    settings and needs the same number of environments.
+    """
+    if not hasattr(model, "rollout_buffer"):
+        if env.num_envs != model.n_envs:
+            raise ValueError(
+                f"init_model {cfg.init_model!r} was trained with n_envs={model.n_envs}; "
+                f"an off-policy model continues only with the same n_envs (got {env.num_envs})"
+            )
+        model.set_env(env)
+        return
+    from stable_baselines3.common.utils import FloatSchedule
+
+    kwargs = model_kwargs(cfg.params)
+    for key in ADOPTED_SETTINGS:
+        if key in kwargs and hasattr(model, key):
+            setattr(model, key, kwargs[key])
+    if "learning_rate" in kwargs:
+        model.learning_rate = kwargs["learning_rate"]
+        model._setup_lr_schedule()
+    if "clip_range" in kwargs:
+        model.clip_range = FloatSchedule(kwargs["clip_range"])
+    model.n_envs = env.num_envs
+    model.set_env(env)
+    buffer = model.rollout_buffer
+    model.rollout_buffer = type(buffer)(
+        model.n_steps,
+        model.observation_space,
+        model.action_space,
+        device=model.device,
+        gamma=model.gamma,
+        gae_lambda=model.gae_lambda,
+        n_envs=model.n_envs,
+    )
 
 
 def make_model(cfg: TrainConfig, env: Any, tensorboard: bool) -> Any:
