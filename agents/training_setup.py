@@ -211,6 +211,12 @@ def _warm_start(cfg: TrainConfig, env: Any, tb_dir: str | None) -> Any:
             f"training asks for {cfg.info.name} with features={cfg.features}"
         )
     model = agent.model
+    # The network is the saved one: record its policy_kwargs (the safe loader checks them).
+    saved = agent.metadata.get("hyperparams", {}).get("policy_kwargs")
+    if saved is not None:
+        cfg.params["policy_kwargs"] = saved
+    else:
+        cfg.params.pop("policy_kwargs", None)
     _adopt_settings(model, cfg, env)
     model.tensorboard_log = tb_dir
     vn = model.get_vec_normalize_env()

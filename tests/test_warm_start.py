@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,24 @@ def test_warm_start_continues_on_more_envs_with_the_configured_rollout(origin, t
     after = load_agent(out / "model.zip").model.policy.state_dict()
     assert {k: v.shape for k, v in before.items()} == {k: v.shape for k, v in after.items()}
     assert any(not np.array_equal(before[k].numpy(), after[k].numpy()) for k in before)
+
+
+def test_warm_start_records_the_saved_network_not_the_configured_one(origin, tmp_path):
+    hp = {**BASE, "n_envs": 4, "policy_kwargs": "dict(net_arch=[64, 64], activation_fn=nn.Tanh)"}
+    out = tmp_path / "fine"
+    train(
+        "maskable_ppo",
+        TINY,
+        seed=2,
+        out=out,
+        total_timesteps=128,
+        hyperparams=hp,
+        init_model=origin.out,
+        **COMMON,
+    )
+    meta = json.loads((out / "agent.json").read_text())
+    assert meta["hyperparams"]["policy_kwargs"]["net_arch"] == [16, 16]
+    agent = load_agent(out / "model.zip")  # the safe loader checks the network against agent.json
+    assert [
+        m.out_features for m in agent.model.policy.mlp_extractor.policy_net if hasattr(m, "out_features")
+    ] == [16, 16]
