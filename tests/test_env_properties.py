@@ -35,15 +35,24 @@ DURATIONS = [
 
 
 @st.composite
-def specs(draw) -> LabSpec:
+def specs(draw, extended: bool = False) -> LabSpec:
+    """Random specs; ``extended`` adds random failure probabilities and heterogeneous labs."""
     horizon = draw(st.floats(0.5, 10.0, allow_nan=False, allow_infinity=False))
     epoch = min(draw(st.sampled_from((0.05, 0.1, 0.25, 0.5))), horizon)
+    n_experiments = draw(st.integers(1, 30))
+    n_labs = draw(st.integers(1, 12))
+    duration = draw(st.sampled_from(DURATIONS))
+    extra = {}
+    if extended:
+        probs = st.sampled_from((0.0, 0.1, 0.5, 0.9, 1.0))
+        per_lab = st.lists(probs, min_size=n_labs, max_size=n_labs)
+        extra["failure_prob"] = draw(st.one_of(probs, per_lab))
+        speeds = st.lists(st.sampled_from((0.25, 0.5, 1.0, 2.0, 3.0)), min_size=n_labs, max_size=n_labs)
+        extra["lab_speeds"] = draw(st.one_of(st.none(), speeds))
+        laws = st.lists(st.sampled_from(DURATIONS), min_size=n_labs, max_size=n_labs)
+        extra["lab_durations"] = draw(st.one_of(st.none(), laws))
     return LabSpec(
-        n_experiments=draw(st.integers(1, 30)),
-        n_labs=draw(st.integers(1, 12)),
-        horizon=horizon,
-        epoch=epoch,
-        duration=draw(st.sampled_from(DURATIONS)),
+        n_experiments=n_experiments, n_labs=n_labs, horizon=horizon, epoch=epoch, duration=duration, **extra
     )
 
 
@@ -57,9 +66,11 @@ def _check_step_invariants(env, spec, obs, info, prev_time, ret) -> None:
     n, nl, h = spec.n_experiments, spec.n_labs, spec.horizon
     assert env.observation_space.contains(obs), obs
     running = int(np.sum(obs["busy"]))
-    assert running == info["running"] <= nl
-    assert 0 <= info["completed"] <= info["started"] <= n
-    assert info["running"] == info["started"] - info["completed"]
+    assert running == info["running"] <= nl  # never more than l running
+    failed = info.get("failed", 0)
+    assert ("failed" in info) is spec.has_failures
+    assert 0 <= info["completed"] + failed <= info["started"] <= n  # the budget is never exceeded
+    assert info["running"] == info["started"] - info["completed"] - failed
     assert prev_time <= info["time"] <= h
     assert info["time"] == env.time
     assert ret == info["cpe"]  # rewards are unnormalised here: exact
@@ -82,32 +93,39 @@ def _check_final_log(spec, info, ret, decide_on_completion) -> None:
     tol = time_tolerance(h)  # event times closer than tol are one instant (engine semantics)
     log: tuple[ExperimentRecord, ...] = info["log"]
     unfinished: tuple[ExperimentRecord, ...] = info["unfinished"]
-    assert all(isinstance(r, ExperimentRecord) for r in (*log, *unfinished))
-    assert len(log) == info["completed"]
-    assert info["completed"] + len(unfinished) == info["started"]
+    lost: tuple[ExperimentRecord, ...] = info.get("failed_log", ())
+    assert all(isinstance(r, ExperimentRecord) for r in (*log, *unfinished, *lost))
+    assert len(log) == info["completed"] and len(lost) == info.get("failed", 0)
+    assert info["completed"] + len(lost) + len(unfinished) == info["started"]
     assert len(unfinished) == info["running"]
     # termination reason
-    assert info["completed"] == n or info["time"] >= h
+    assert info["completed"] + len(lost) == n or info["time"] >= h
     if unfinished:
         assert info["time"] == h
-    # the return is the CPE of the completed experiments
+    assert info["cost"] == (1.0 if info["completed"] + len(lost) < n else 0.0)
+    # the return is the CPE of the successful completions, recomputed from their start times
     assert ret == sum(r.prior for r in log) == info["cpe"]
+    assert ret == sum(sum(1 for o in log if o.end <= r.start + tol) for r in log)
     ends = [r.end for r in log]
     assert ends == sorted(ends)  # completion order
-    for r in log:
+    speeds = spec.lab_speed_factors
+    for r in (*log, *lost):
         assert r.end is not None
         assert r.start < r.end <= h + tol
-        # recorded prior == experiments of the log that ended at or before this start
+        # recorded prior == successful experiments that ended at or before this start
         assert r.prior == sum(1 for o in log if o.end <= r.start + tol), r
-        lo, hi = spec.duration.support
+        lo, hi = (x / speeds[r.lab] for x in spec.lab_laws[r.lab].support)
         d = r.end - r.start
         assert lo - 1e-9 * max(1.0, r.end) <= d <= hi + 1e-9 * max(1.0, r.end)
     for r in unfinished:
         assert r.end is None
         assert r.start <= h
         assert r.prior == sum(1 for o in log if o.end <= r.start + tol), r
+    # a lab that never fails has no failed experiment, one that always fails no completion
+    q = spec.lab_failure_probs
+    assert all(q[r.lab] > 0.0 for r in lost) and all(q[r.lab] < 1.0 for r in log)
     # every started experiment appears exactly once, with start order = index order
-    records = sorted((*log, *unfinished), key=lambda r: r.index)
+    records = sorted((*log, *lost, *unfinished), key=lambda r: r.index)
     assert [r.index for r in records] == list(range(info["started"]))
     starts = [r.start for r in records]
     assert starts == sorted(starts)
@@ -115,7 +133,7 @@ def _check_final_log(spec, info, ret, decide_on_completion) -> None:
     eps = spec.epoch
     for r in records:
         on_grid = abs(r.start / eps - round(r.start / eps)) < 1e-6
-        at_completion = any(abs(o.end - r.start) <= tol for o in log)
+        at_completion = any(abs(o.end - r.start) <= tol for o in (*log, *lost))
         if decide_on_completion:
             assert on_grid or at_completion, r
         else:
@@ -130,6 +148,13 @@ def _check_final_log(spec, info, ret, decide_on_completion) -> None:
         for a, b in itertools.pairwise(recs):
             assert a.end is not None, (a, b)  # an unfinished experiment is the last on its lab
             assert a.end <= b.start + tol, (a, b)
+    # starts go to the free labs fastest in expectation: every faster lab was busy then
+    order = spec.lab_order
+    for r in records:
+        for c in order[: order.index(r.lab)]:
+            assert any(
+                o.start <= r.start + tol and (o.end is None or o.end > r.start + tol) for o in by_lab[c]
+            ), (r, c)
 
 
 @PROPERTY_SETTINGS
@@ -141,6 +166,24 @@ def _check_final_log(spec, info, ret, decide_on_completion) -> None:
     p_invalid=st.sampled_from((0.0, 0.1, 0.4)),
 )
 def test_invariants(spec, decide_on_completion, env_seed, action_seed, p_invalid):
+    _check_random_episode(spec, decide_on_completion, env_seed, action_seed, p_invalid)
+
+
+@PROPERTY_SETTINGS
+@given(
+    spec=specs(extended=True),
+    decide_on_completion=st.booleans(),
+    env_seed=st.integers(0, 2**31 - 1),
+    action_seed=st.integers(0, 2**31 - 1),
+    p_invalid=st.sampled_from((0.0, 0.1, 0.4)),
+)
+def test_invariants_with_failures_and_heterogeneous_labs(
+    spec, decide_on_completion, env_seed, action_seed, p_invalid
+):
+    _check_random_episode(spec, decide_on_completion, env_seed, action_seed, p_invalid)
+
+
+def _check_random_episode(spec, decide_on_completion, env_seed, action_seed, p_invalid) -> None:
     env = ConcurrentLabsEnv(spec, decide_on_completion=decide_on_completion)
     rng = np.random.default_rng(action_seed)
     obs, info = env.reset(seed=env_seed)
@@ -181,10 +224,28 @@ def test_invariants(spec, decide_on_completion, env_seed, action_seed, p_invalid
     action_seed=st.integers(0, 2**31 - 1),
 )
 def test_flat_observation_equals_flattened_dict(spec, decide_on_completion, env_seed, action_seed):
+    _check_flat_equals_dict(spec, decide_on_completion, env_seed, action_seed)
+
+
+@settings(max_examples=60, deadline=None, database=None, derandomize=True)
+@given(
+    spec=specs(extended=True),
+    decide_on_completion=st.booleans(),
+    env_seed=st.integers(0, 2**31 - 1),
+    action_seed=st.integers(0, 2**31 - 1),
+)
+def test_flat_observation_equals_flattened_dict_with_heterogeneous_labs(
+    spec, decide_on_completion, env_seed, action_seed
+):
+    _check_flat_equals_dict(spec, decide_on_completion, env_seed, action_seed)
+
+
+def _check_flat_equals_dict(spec, decide_on_completion, env_seed, action_seed) -> None:
     dict_env = ConcurrentLabsEnv(spec, decide_on_completion=decide_on_completion)
     flat_env = ConcurrentLabsEnv(spec, decide_on_completion=decide_on_completion, flatten=True)
     assert flat_env.observation_space == spaces.flatten_space(dict_env.observation_space)
-    assert flat_env.observation_space.shape == (2 * spec.n_labs + 4,)
+    per_lab = 3 if spec.heterogeneous else 2
+    assert flat_env.observation_space.shape == (per_lab * spec.n_labs + 4,)
     rng = np.random.default_rng(action_seed)
     d_obs, d_info = dict_env.reset(seed=env_seed)
     f_obs, f_info = flat_env.reset(seed=env_seed)

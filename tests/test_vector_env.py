@@ -241,3 +241,66 @@ def test_bad_actions_and_options():
     with pytest.raises(ValueError, match="at most 3"):
         strict.step(np.array([1, 4]))
     assert np.array_equal(strict._batch.started, before)  # nothing changed
+
+
+#: Failing and heterogeneous specs (issue 14): every kind of per-lab setting, alone and together.
+EXTENDED_SPECS = [
+    LabSpec(n_experiments=12, n_labs=4, horizon=4.0, failure_prob=0.3),
+    LabSpec(
+        n_experiments=12,
+        n_labs=4,
+        horizon=4.0,
+        duration=Gamma(),
+        failure_prob=[0.0, 0.5, 1.0, 0.2],
+        lab_speeds=[0.5, 2.0, 1.0, 2.0],
+    ),
+    LabSpec(
+        n_experiments=12,
+        n_labs=4,
+        horizon=4.0,
+        duration=Gamma(),
+        lab_durations=[Gamma(), Deterministic(0.7), Discrete(), LogNormal()],
+    ),
+    LabSpec(
+        n_experiments=10,
+        n_labs=3,
+        horizon=3.0,
+        duration=Discrete(),
+        epoch=0.25,
+        lab_durations=[Discrete(), Uniform(), TruncatedNormal()],
+        lab_speeds=[1.0, 0.5, 3.0],
+        failure_prob=0.25,
+    ),
+]
+
+
+@pytest.mark.parametrize("spec", EXTENDED_SPECS, ids=["fail", "fail-speeds", "laws", "all"])
+def test_vector_env_equals_single_envs_with_failures_and_heterogeneous_labs(spec):
+    episodes = 0
+    for doc, invalid in itertools.product((True, False), ("clip", "raise")):
+        episodes += _run_pair(spec, 16, 150, seed=5, decide_on_completion=doc, invalid_action=invalid)
+    for mode, flatten in itertools.product((AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP), (False, True)):
+        episodes += _run_pair(spec, 8, 100, seed=9, autoreset_mode=mode, flatten=flatten)
+    assert episodes > 150
+
+
+@pytest.mark.parametrize("spec", EXTENDED_SPECS, ids=["fail", "fail-speeds", "laws", "all"])
+def test_vector_env_without_episode_log_steps_identically(spec):
+    """The dense start path (no per-experiment records) follows the same rules."""
+    a = ConcurrentLabsVectorEnv(32, spec, episode_log=True)
+    b = ConcurrentLabsVectorEnv(32, spec, episode_log=False)
+    oa, _ = a.reset(seed=4)
+    ob, _ = b.reset(seed=4)
+    rng = np.random.default_rng(4)
+    ended = 0
+    for t in range(200):
+        _assert_same(oa, ob, f"step {t} obs")
+        acts = rng.integers(0, spec.n_labs + 1, size=32)
+        oa, ra, ta, _, ia = a.step(acts)
+        ob, rb, tb, _, ib = b.step(acts)
+        assert np.array_equal(ra, rb) and np.array_equal(ta, tb), t
+        for key in ("cpe", "completed", "failed", "time", "cost", "action_mask"):
+            if key in ia:
+                assert np.array_equal(ia[key], ib[key]), (t, key)
+        ended += int(ta.sum())
+    assert ended > 100

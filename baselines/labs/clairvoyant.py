@@ -165,8 +165,18 @@ class _Budget(Exception):
     pass
 
 
+def require_equal_labs(spec: LabSpec) -> None:
+    """Raise ``ValueError`` unless ``spec`` has equal labs and no failures (the clairvoyant's domain)."""
+    if spec.has_failures or spec.heterogeneous:
+        raise ValueError(
+            "the clairvoyant reference is defined for equal labs without failures only "
+            "(spec.failure_prob, spec.lab_durations and spec.lab_speeds must be the defaults)"
+        )
+
+
 def clairvoyant_bound(spec: LabSpec, durations: Any) -> float:
     """The proven upper bound ``U(d)`` of the module docstring (no search)."""
+    require_equal_labs(spec)
     d = _durations(spec, durations)
     n, nl, h = spec.n_experiments, spec.n_labs, spec.horizon
     ds = np.sort(d)
@@ -218,6 +228,7 @@ def clairvoyant_cpe(
     """
     if not isinstance(spec, LabSpec):
         raise TypeError(f"spec must be a labsched.LabSpec, got {type(spec).__name__}")
+    require_equal_labs(spec)
     d = _durations(spec, durations)
     if isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1:
         raise ValueError(f"max_states must be an integer >= 1, got {max_states!r}")
@@ -258,6 +269,7 @@ class Clairvoyant(BaselinePolicy):
         max_states: int = 200_000,
         seed: int | None = None,
     ) -> None:
+        require_equal_labs(spec)
         super().__init__(spec, seed=seed)
         self.env = env
         self.decide_on_completion = bool(decide_on_completion)

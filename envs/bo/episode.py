@@ -209,6 +209,11 @@ class BOEpisode:
             self.gp.fit_hyperparameters(self.select_rng, n_restarts=1)
         return y
 
+    def discard(self, index: int) -> None:
+        """The experiment started ``index``-th failed: it yields no observation and is no longer
+        pending."""
+        self._pending.pop(index)
+
     def input_of(self, index: int) -> np.ndarray:
         """Input chosen for the experiment started ``index``-th."""
         return self._inputs[index]

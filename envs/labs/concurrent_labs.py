@@ -22,14 +22,15 @@ from labsched.envs.labs.env_io import (
     mask_templates,
     readonly,
 )
+from labsched.envs.labs.env_views import EnvViews
+from labsched.envs.labs.lab_columns import draw_episode, lab_columns
 from labsched.envs.labs.records import ExperimentRecord
-from labsched.envs.labs.rendering import close_figures, render_ansi, render_gantt
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["ConcurrentLabsEnv", "ExperimentRecord"]
 
 
-class ConcurrentLabsEnv(gym.Env):
+class ConcurrentLabsEnv(EnvViews, gym.Env):
     """Scheduling ``n`` stochastic-duration experiments on ``l`` labs before horizon ``h``.
 
     Azimi, Fern & Fern's budgeted setting: ``l`` labs run experiments concurrently, durations
@@ -46,8 +47,20 @@ class ConcurrentLabsEnv(gym.Env):
     :meth:`reset` in start order, so the ``i``-th experiment started has the same duration under
     every policy for a given seed (common random numbers).
 
+    ## Failures and heterogeneous labs (beyond the paper; off by default)
+    ``LabSpec(failure_prob=q)`` (a float, or one per lab): an experiment fails with probability
+    ``q`` of its lab, discovered when it ends; its lab time and budget slot are spent, it yields
+    no result, adds nothing to CPE and does not count in later prior counts. ``info["failed"]``
+    counts failures and the final info has ``failed_log``. ``LabSpec(lab_durations=[...],
+    lab_speeds=[...])``: lab ``i``'s durations are ``lab_durations[i]`` divided by
+    ``lab_speeds[i]``; ``k`` starts go to the free labs fastest in expectation (lowest index
+    first among equals) and the observation gains ``lab_duration``. Draws stay common random
+    numbers (:mod:`~labsched.envs.labs.lab_columns`): failure uniforms are drawn after the
+    durations, only when something can fail, so the default episodes are the paper's.
+
     ## Action space
-    ``Discrete(l + 1)``: start ``k`` new experiments now, in the lowest-numbered free labs.
+    ``Discrete(l + 1)``: start ``k`` new experiments now, in the free labs fastest in expectation
+    (the lowest-numbered free labs when labs are equal).
     ``k`` is valid when ``k <= free labs`` and ``k <= n - started``; :meth:`action_masks` and
     ``info["action_mask"]`` give the valid set (``k = 0`` is always valid). An invalid ``k``
     is, with ``invalid_action="clip"`` (default), reduced to the largest valid number and
@@ -61,13 +74,16 @@ class ConcurrentLabsEnv(gym.Env):
     | ``busy``           | (l,)  | {0, 1} (int8)  | lab ``i`` is running an experiment              |
     | ``completed``      | (1,)  | [0, 1]         | completed experiments / n                       |
     | ``elapsed``        | (l,)  | [0, h / E[D]]  | running time of lab ``i``'s experiment / E[D]    |
+    | ``lab_duration``   | (l,)  | > 0            | lab ``i``'s expected duration / E[D] (only with  |
+    |                    |       |                | ``lab_durations`` or ``lab_speeds``)             |
     | ``remaining_budget``| (1,) | [0, 1]         | (n - started) / n                               |
     | ``remaining_time`` | (1,)  | [0, 1]         | (h - t) / h                                     |
     | ``started``        | (1,)  | [0, 1]         | started experiments / n                         |
 
+    ``E[D]`` is the mean of ``spec.duration``; ``completed`` counts successful completions.
     Counts are exact after ``round(x * n)``. With ``flatten=True`` the observation is the
-    ``float32`` vector ``gymnasium.spaces.flatten`` makes of that dict (length ``2 l + 4``,
-    same order), so ``MlpPolicy`` works directly.
+    ``float32`` vector ``gymnasium.spaces.flatten`` makes of that dict (length ``2 l + 4``, or
+    ``3 l + 4`` with ``lab_duration``; same order), so ``MlpPolicy`` works directly.
 
     ## Rewards
     ``reward="cpe"``: when an experiment completes by ``h`` the reward is its prior count (the
@@ -93,9 +109,10 @@ class ConcurrentLabsEnv(gym.Env):
     Same seed, same initial design, same noise draws.
 
     ## Episode end
-    ``terminated=True`` when all ``n`` experiments have completed or time reaches ``h``;
-    experiments still running at ``h`` are lost. ``truncated`` is always False (the remaining
-    time is part of the observation).
+    ``terminated=True`` when all ``n`` experiments have ended (completed or failed) or time
+    reaches ``h``; experiments still running at ``h`` are lost. ``info["cost"]`` is 1.0 on the
+    final step when some experiment had not ended by ``h``. ``truncated`` is always False (the
+    remaining time is part of the observation).
 
     ## Info
     Every step: ``cpe`` (running, unnormalised), ``completed``, ``started``, ``running``,
@@ -168,6 +185,7 @@ class ConcurrentLabsEnv(gym.Env):
         self._inv_mean = 1.0 / self._mean
         # Read-only mask templates, copied into every info: masks[k] allows actions 0..k.
         self._masks = mask_templates(nl)
+        self._setup_labs(spec)
         # Read-only (1,)-arrays of c / n, the templates of the count fields.
         self._fractions = [readonly(np.array([c / n], dtype=np.float32)) for c in range(n + 1)]
         self._rt_template = np.zeros(1, dtype=np.float32)
@@ -190,7 +208,9 @@ class ConcurrentLabsEnv(gym.Env):
         self._grid_cut = h - TIME_RTOL * h
         self._tol = time_tolerance(h)
         self.action_space = spaces.Discrete(nl + 1)
-        self.dict_observation_space = dict_observation_space(nl, h, self._mean)
+        self.dict_observation_space = dict_observation_space(nl, h, self._mean, self._lab_obs)
+        if self._lab_obs is not None:  # float32 once the space has checked the values fit
+            self._lab_obs = readonly(self._lab_obs.astype(np.float32))
         if self.flatten:
             self.observation_space = spaces.flatten_space(self.dict_observation_space)
         else:
@@ -199,6 +219,19 @@ class ConcurrentLabsEnv(gym.Env):
         self._reset_state()
         self._done = True  # no episode yet: step() before reset() raises ResetNeeded
         self._has_reset = False
+
+    def _setup_labs(self, spec: LabSpec) -> None:
+        """Per-lab settings (failures, heterogeneous labs) as plain lists for the step loop."""
+        cols = lab_columns(spec)
+        self._laws = cols.laws
+        self._order = range(spec.n_labs) if cols.order is None else cols.order.tolist()
+        self._lab_law = None if cols.law_of is None else cols.law_of.tolist()
+        self._lab_speed = None if cols.speed is None else cols.speed.tolist()
+        self._lab_q = None if cols.fail is None else cols.fail.tolist()
+        self._plain = cols.law_of is None and cols.speed is None
+        self._lab_obs = None
+        if spec.heterogeneous:  # each lab's expected duration / E[D]
+            self._lab_obs = np.array(spec.lab_mean_durations, dtype=float) / self._mean
 
     # ------------------------------------------------------------------ state
     def _reset_state(self) -> None:
@@ -213,9 +246,14 @@ class ConcurrentLabsEnv(gym.Env):
         self._n_running = 0
         self._started = 0
         self._completed = 0
+        self._failed = 0
         self._cpe = 0
         self._log: list[ExperimentRecord] = []
+        self._failed_log: list[ExperimentRecord] = []
+        self._lab_fail = [False] * nl
         self._durations: list[float] = []
+        self._table: list[list[float]] = []
+        self._fail_u: list[float] = []
         self._busy_np = np.zeros(nl, dtype=np.int8)
         self._elapsed_scale = np.zeros(nl)  # 1 / E[D] for busy labs, 0 for idle ones
         self._elapsed_offset = np.zeros(nl)  # start / E[D] for busy labs
@@ -244,14 +282,28 @@ class ConcurrentLabsEnv(gym.Env):
             ValueError: for an unknown option key or a bad value.
         """
         check_reset_options(options, self._bo is not None)
+        forced = None if options is None else options.get("durations")
+        if forced is not None:
+            if len(self._laws) > 1:
+                raise ValueError(
+                    "options['durations'] needs labs sharing one duration law; LabSpec.lab_durations "
+                    "gives different laws (their draws are quantiles, see labsched.envs.labs.lab_columns)"
+                )
+            forced = forced_durations(forced, self._n)
         super().reset(seed=seed)
         self._reset_state()
         self._has_reset = True
-        forced = None if options is None else options.get("durations")
         if forced is not None:
-            self._durations = forced_durations(forced, self._n)
+            self._durations = forced
+            self._table = [self._durations]
+            if self._lab_q is not None:
+                self._fail_u = self.np_random.random(self._n).tolist()
         else:
-            self._durations = np.asarray(self._dist.sample(self.np_random, self._n)).tolist()
+            table, fail_u = draw_episode(self.lab_spec, self.np_random, self._laws)
+            self._table = table.tolist()
+            self._durations = self._table[0]
+            if fail_u is not None:
+                self._fail_u = fail_u.tolist()
         if self._bo is not None:
             self._bo.reset(self.np_random, None if options is None else options.get("initial_points"))
         return self._observation(), self._info(False)
@@ -296,8 +348,10 @@ class ConcurrentLabsEnv(gym.Env):
             "time": self._t,
             "action_mask": self._masks[min(nl - self._n_running, self._n - self._started)].copy(),
             "clipped": clipped,
-            "cost": 1.0 if done and self._completed < self._n else 0.0,
+            "cost": 1.0 if done and self._completed + self._failed < self._n else 0.0,
         }
+        if self._lab_q is not None:
+            info["failed"] = self._failed
         if clipped:
             info["requested_action"] = requested
         if done:
@@ -313,10 +367,12 @@ class ConcurrentLabsEnv(gym.Env):
     def _start(self, k: int) -> None:
         t, busy, ends = self._t, self._busy, self._lab_end
         i, completed = self._started, self._completed
-        for lab in range(self._l):
+        for lab in self._order:
             if not busy[lab]:
                 busy[lab] = 1
-                end = t + self._durations[i]
+                end = t + (self._durations[i] if self._plain else self._duration_on(lab, i))
+                if self._lab_q is not None:
+                    self._lab_fail[lab] = self._fail_u[i] < self._lab_q[lab]
                 self._lab_start[lab] = t
                 ends[lab] = end
                 self._lab_prior[lab] = completed
@@ -336,6 +392,11 @@ class ConcurrentLabsEnv(gym.Env):
         self._started = i
         self._event = True
 
+    def _duration_on(self, lab: int, i: int) -> float:
+        """Duration of the ``i``-th experiment started when it runs on ``lab``."""
+        d = self._table[0 if self._lab_law is None else self._lab_law[lab]][i]
+        return d if self._lab_speed is None else d / self._lab_speed[lab]
+
     def _advance(self) -> float:
         """Move time to the next decision point, processing completions on the way."""
         t_grid = self._next_grid * self._epoch
@@ -352,15 +413,17 @@ class ConcurrentLabsEnv(gym.Env):
         t_done = t_next + tol
         if t_end <= t_done:
             busy, ends = self._busy, self._lab_end
-            batch = []
+            batch, failed = [], []
             for lab in range(self._l):
                 end = ends[lab]
                 if end <= t_done:
                     prior = self._lab_prior[lab]
-                    reward += prior
-                    batch.append(
-                        ExperimentRecord(self._lab_index[lab], lab, self._lab_start[lab], end, prior)
-                    )
+                    rec = ExperimentRecord(self._lab_index[lab], lab, self._lab_start[lab], end, prior)
+                    if self._lab_fail[lab]:
+                        failed.append(rec)
+                    else:
+                        reward += prior
+                        batch.append(rec)
                     busy[lab] = 0
                     ends[lab] = math.inf
                     self._busy_np[lab] = 0
@@ -375,111 +438,23 @@ class ConcurrentLabsEnv(gym.Env):
             self._cpe += reward
             self._completed += len(batch)
             self._n_running -= len(batch)
+            if failed:
+                self._record_failures(failed)
             self._next_end = min(ends)
             self._event = True
         self._t = t_next
-        if self._completed == self._n or t_next >= self._h:
+        if self._completed + self._failed == self._n or t_next >= self._h:
             self._done = True
         return float(reward)
 
-    # ------------------------------------------------------------------ views
-    def _refresh_event_fields(self) -> None:
-        """Look up the cached templates of the count fields, which change only when
-        experiments start or end (copied into every observation: each step returns fresh
-        arrays)."""
-        fractions, n = self._fractions, self._n
-        self._event_fields = (
-            fractions[self._completed],
-            fractions[n - self._started],
-            fractions[self._started],
-        )
-
-    def _observation(self) -> Any:
-        t = self._t
-        # (t - start) / E[D] for busy labs, 0 for idle ones.
-        elapsed = (self._elapsed_scale * t - self._elapsed_offset).astype(np.float32)
-        remaining_time = max(self._h - t, 0.0) / self._h
-        if self.flatten:
-            n, started = self._n, self._started
-            return np.array(
-                [
-                    *self._busy,
-                    self._completed / n,
-                    *elapsed.tolist(),
-                    (n - started) / n,
-                    remaining_time,
-                    started / n,
-                ],
-                dtype=np.float32,
-            )
-        completed, remaining_budget, started_arr = self._event_fields
-        rt = self._rt_template.copy()
-        rt[0] = remaining_time
-        return {
-            "busy": self._busy_np.copy(),
-            "completed": completed.copy(),
-            "elapsed": elapsed,
-            "remaining_budget": remaining_budget.copy(),
-            "remaining_time": rt,
-            "started": started_arr.copy(),
-        }
-
-    def _info(self, final: bool) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "cpe": self._cpe,
-            "completed": self._completed,
-            "started": self._started,
-            "running": self._n_running,
-            "time": self._t,
-            "action_mask": self._masks[self._max_valid()].copy(),
-            "clipped": False,
-            "cost": 0.0,
-        }
-        if final:
-            self._add_final_info(info)
-        return info
-
-    def _add_final_info(self, info: dict[str, Any]) -> None:
-        info["log"] = tuple(self._log)
-        info["unfinished"] = self.running_records()
+    def _record_failures(self, failed: list[ExperimentRecord]) -> None:
+        failed.sort(key=_end_key)
         if self._bo is not None:
-            res = self._bo.result()
-            info["regret"] = res.regret
-            info["best_x"] = res.best_x
-            info["best_value"] = res.best_value
-            info["X"] = res.X
-            info["y"] = res.y
-            info["n_initial"] = res.n_initial
-            info["integrated_variance"] = res.integrated_variance
-            info["rmse"] = res.rmse
-
-    @property
-    def time(self) -> float:
-        """Current simulated time."""
-        return self._t
-
-    def execution_log(self) -> tuple[ExperimentRecord, ...]:
-        """Records of the experiments completed so far, in completion order."""
-        return tuple(self._log)
-
-    def running_records(self) -> tuple[ExperimentRecord, ...]:
-        """Records (``end=None``) of the experiments running now."""
-        return tuple(
-            ExperimentRecord(self._lab_index[i], i, self._lab_start[i], None, self._lab_prior[i])
-            for i in range(self._l)
-            if self._busy[i]
-        )
-
-    def render(self) -> str | np.ndarray | None:
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
-            return None
-        if self.render_mode == "ansi":
-            return render_ansi(self)
-        return render_gantt(self)
-
-    def close(self) -> None:
-        close_figures(self)
+            for rec in failed:
+                self._bo.discard(rec.index)
+        self._failed_log.extend(failed)
+        self._failed += len(failed)
+        self._n_running -= len(failed)
 
 
 def _end_key(rec: ExperimentRecord) -> tuple[float, int]:

@@ -11,11 +11,15 @@ vector environment and the Monte-Carlo simulations, and pinned together by tests
 * **Next event.** From time ``t`` the next decision point is the earliest completion ``e`` when
   ``decide_on_completion`` is on and ``e < g - tol`` for the next grid point ``g``; otherwise ``g``.
   Every experiment ending at or before ``t_next + tol`` completes there, all at once.
-* **Starts.** ``k`` experiments start in the lowest-numbered free labs; the ``i``-th experiment
-  started in an episode (start order) has the episode's ``i``-th duration (common random numbers).
-* **Prior count.** An experiment's prior count is the number of experiments completed when it
-  starts (completions at the same instant included); it scores that count if it completes by ``h``.
-* **End.** An episode ends when all ``n`` experiments have completed or time reaches ``h``.
+* **Starts.** ``k`` experiments start in the free labs fastest in expectation (the
+  lowest-numbered free labs when labs are equal); the ``i``-th experiment started in an episode
+  (start order) has the episode's ``i``-th draw (common random numbers), its duration on a lab and
+  its failure follow :mod:`~labsched.envs.labs.lab_columns`.
+* **Prior count.** An experiment's prior count is the number of experiments completed
+  successfully when it starts (completions at the same instant included); it scores that count if
+  it completes by ``h`` without failing. A failed experiment frees its lab when it ends.
+* **End.** An episode ends when all ``n`` experiments have ended (completed or failed) or time
+  reaches ``h``.
 
 :class:`LabsBatch` holds ``E`` episodes as arrays (one row per episode, each with its own clock)
 and steps them in lockstep: one NumPy pass per step over all episodes, never a Python loop per
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from labsched.envs.labs.lab_columns import lab_columns
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["TIME_RTOL", "LabsBatch", "grid_times", "time_tolerance"]
@@ -52,10 +57,13 @@ class LabsBatch:
 
     Arrays are episode-minor, so that every per-lab or per-experiment operation is a contiguous
     elementwise pass over the episodes (reductions over the short lab axis are then cheap). Per lab
-    (``(l, E)``): ``lab_end`` (``inf`` when idle), ``lab_start``, ``lab_prior``. Per experiment
-    (``(n, E)``, start order): ``durations``, ``exp_start`` (NaN until started), ``exp_prior``,
-    ``exp_lab``, and :attr:`exp_end` (``start + duration``). Per episode (``(E,)``): ``t``,
-    ``next_grid``, ``started``, ``completed``, ``running``, ``cpe``, ``done``.
+    (``(l, E)``): ``lab_end`` (``inf`` when idle), ``lab_start``, ``lab_prior``, ``lab_fail`` (with
+    failures). Per experiment (``(n, E)``, start order): ``durations`` (the draws; with labs of
+    different laws, ``law_durations`` ``(m, n, E)`` holds one row per law), ``fail_u`` (with
+    failures), ``exp_start`` (NaN until started), ``exp_duration``, ``exp_prior``, ``exp_lab``,
+    ``exp_fail`` and :attr:`exp_end` (``start + duration``). Per episode (``(E,)``): ``t``,
+    ``next_grid``, ``started``, ``completed`` (successful), ``failed``, ``running``, ``cpe``,
+    ``done``.
 
     Args:
         spec: the problem.
@@ -63,8 +71,8 @@ class LabsBatch:
         decide_on_completion: completions are decision points (else only the grid is).
         grid: use the decision grid and end episodes at the horizon; ``False`` runs event to event
             (completion times only) with no horizon, for Monte-Carlo simulations.
-        n_labs: number of lab columns (default ``spec.n_labs``; a simulation of keep-``k``-busy
-            needs only ``k``).
+        n_labs: number of lab columns: default all the spec's labs in index order; ``k`` gives the
+            ``k`` fastest labs in expectation (a simulation of keep-``k``-busy needs only those).
         track_experiments: keep the per-experiment arrays (start, prior, lab) that
             :meth:`records` and the Monte-Carlo outcomes read; without them a start is cheaper.
     """
@@ -90,38 +98,70 @@ class LabsBatch:
         self.decide_on_completion = bool(decide_on_completion)
         self.grid = bool(grid)
         self.inv_mean = 1.0 / float(spec.duration.mean)
+        self.lab_columns = cols = lab_columns(spec, n_labs)
+        self._renumber = not np.array_equal(cols.labs, np.arange(nl))
         self.lab_end = np.full((nl, E), np.inf)
         self.lab_start = np.zeros((nl, E))
         self.lab_prior = np.zeros((nl, E), dtype=np.int64)
         self.durations = np.zeros((n, E))
+        self.law_durations = np.zeros((len(cols.laws), n, E)) if cols.quantile_draws else None
+        self._fails = cols.fail is not None
+        self.fail_u = np.ones((n, E)) if self._fails else None
+        self.lab_fail = np.zeros((nl, E), dtype=bool)
         self.exp_start = np.full((n, E), np.nan)
+        self.exp_duration = np.full((n, E), np.nan)
         self.exp_prior = np.zeros((n, E), dtype=np.int64)
         self.exp_lab = np.full((n, E), -1, dtype=np.int64)
+        self.exp_fail = np.zeros((n, E), dtype=bool)
         self.t = np.zeros(E)
         self.next_grid = np.ones(E, dtype=np.int64)
         self.started = np.zeros(E, dtype=np.int64)
         self.completed = np.zeros(E, dtype=np.int64)
+        self.failed = np.zeros(E, dtype=np.int64)
         self.running = np.zeros(E, dtype=np.int64)
         self.cpe = np.zeros(E, dtype=np.int64)
         self.done = np.zeros(E, dtype=bool)
         self._columns = np.arange(E)
 
     # ------------------------------------------------------------------ episodes
-    def reset_rows(self, rows: np.ndarray | slice, durations: np.ndarray) -> None:
-        """Start new episodes in ``rows`` (indices, a bool mask or a slice) with ``(n, len(rows))``
-        durations in start order."""
+    def reset_rows(
+        self, rows: np.ndarray | slice, durations: np.ndarray, fail_u: np.ndarray | None = None
+    ) -> None:
+        """Start new episodes in ``rows`` (indices, a bool mask or a slice).
+
+        Args:
+            rows: the episodes.
+            durations: their draws in start order, ``(n, R)`` (or ``(1, n, R)``), or the
+                ``(m, n, R)`` table of :func:`~labsched.envs.labs.lab_columns.draw_episode_columns`
+                when labs have different laws.
+            fail_u: ``(n, R)`` failure uniforms (required when some lab can fail).
+        """
         self.lab_end[:, rows] = np.inf
         self.lab_start[:, rows] = 0.0
         self.lab_prior[:, rows] = 0
+        durations = np.asarray(durations, dtype=float)
+        if self.law_durations is not None:
+            self.law_durations[:, :, rows] = durations
+            durations = durations[0]
+        elif durations.ndim == 3:
+            durations = durations[0]
         self.durations[:, rows] = durations
+        if self._fails:
+            if fail_u is None:
+                raise ValueError("fail_u (failure uniforms) is required when experiments can fail")
+            self.fail_u[:, rows] = fail_u
+            self.lab_fail[:, rows] = False
         if self.track_experiments:
             self.exp_start[:, rows] = np.nan
+            self.exp_duration[:, rows] = np.nan
             self.exp_prior[:, rows] = 0
             self.exp_lab[:, rows] = -1
+            self.exp_fail[:, rows] = False
         self.t[rows] = 0.0
         self.next_grid[rows] = 1
         self.started[rows] = 0
         self.completed[rows] = 0
+        self.failed[rows] = 0
         self.running[rows] = 0
         self.cpe[rows] = 0
         self.done[rows] = False
@@ -142,27 +182,53 @@ class LabsBatch:
         E = self.n_episodes
         free = self.lab_end[:, rows] == np.inf
         kr = k[rows]
-        if kr.max() == 1:  # one start per episode: the first free lab
-            labs = free.argmax(axis=0)
+        order = self.lab_columns.order
+        if kr.max() == 1:  # one start per episode: the first free lab (fastest first)
+            labs = free.argmax(axis=0) if order is None else order[free[order].argmax(axis=0)]
             idx = self.started[rows]
         else:
-            rank = _running_count(free)
+            rank = self._rank(free)
             labs, sub = np.nonzero(free & (rank <= kr[None, :]))
             idx = self.started[rows[sub]] + rank[labs, sub] - 1
             rows = rows[sub]
         flat_lab = labs * E + rows
         flat_exp = idx * E + rows
         t = self.t[rows]
-        end = t + self.durations.ravel()[flat_exp]
+        duration = self._durations_at(labs, flat_exp)
+        end = t + duration
         prior = self.completed[rows]
         self.lab_end.ravel()[flat_lab] = end
         self.lab_start.ravel()[flat_lab] = t
         self.lab_prior.ravel()[flat_lab] = prior
         self.exp_start.ravel()[flat_exp] = t
+        self.exp_duration.ravel()[flat_exp] = duration
         self.exp_prior.ravel()[flat_exp] = prior
         self.exp_lab.ravel()[flat_exp] = labs
+        if self._fails:
+            fail = self.fail_u.ravel()[flat_exp] < self.lab_columns.fail[labs]
+            self.lab_fail.ravel()[flat_lab] = fail
+            self.exp_fail.ravel()[flat_exp] = fail
         self.started += k
         self.running += k
+
+    def _durations_at(self, labs: np.ndarray, flat_exp: np.ndarray) -> np.ndarray:
+        """Durations of the experiments at flat ``(n, E)`` indices ``flat_exp`` on lab columns
+        ``labs`` (same shape, or broadcastable as a column)."""
+        cols = self.lab_columns
+        if self.law_durations is None:
+            d = self.durations.ravel()[flat_exp]
+        else:
+            d = self.law_durations.reshape(len(cols.laws), -1)[cols.law_of[labs], flat_exp]
+        return d if cols.speed is None else d / cols.speed[labs]
+
+    def _rank(self, free: np.ndarray) -> np.ndarray:
+        """Rank of each free lab among its episode's free labs, fastest first (1 = fastest)."""
+        order = self.lab_columns.order
+        if order is None:
+            return _running_count(free)
+        rank = np.empty(free.shape, dtype=np.int64)
+        rank[order] = _running_count(free[order])
+        return rank
 
     def _start_dense(self, k: np.ndarray) -> None:
         """:meth:`start` on whole ``(l, E)`` arrays, without per-experiment records (fewer,
@@ -170,18 +236,24 @@ class LabsBatch:
         if not k.any():
             return
         free = self.lab_end == np.inf
-        rank = _running_count(free)
+        rank = self._rank(free)
         new = free & (rank <= k)
         # Flat index of experiment started + rank - 1 of each column (clipped where unused).
         idx = np.minimum(self.started + rank - 1, self.n - 1)
         idx *= self.n_episodes
         idx += self._columns
         t = self.t
-        end = t + self.durations.ravel()[idx]
+        if self.law_durations is None and self.lab_columns.speed is None:
+            end = t + self.durations.ravel()[idx]
+        else:
+            end = t + self._durations_at(np.arange(self.n_labs)[:, None], idx)
         # np.where into new arrays is about twice as fast as np.copyto(..., where=) here.
         self.lab_end = np.where(new, end, self.lab_end)
         self.lab_start = np.where(new, t, self.lab_start)
         self.lab_prior = np.where(new, self.completed, self.lab_prior)
+        if self._fails:
+            fail = self.fail_u.ravel()[idx] < self.lab_columns.fail[:, None]
+            self.lab_fail = np.where(new, fail, self.lab_fail)
         self.started += k
         self.running += k
 
@@ -212,10 +284,14 @@ class LabsBatch:
             by_grid = by_grid & rows
         fin = self.lab_end <= t_next + self.tol
         n_fin = fin.sum(axis=0)
-        reward = (self.lab_prior * fin).sum(axis=0)
+        success = fin & ~self.lab_fail if self._fails else fin
+        reward = (self.lab_prior * success).sum(axis=0)
         if n_fin.any():
             self.lab_end = np.where(fin, np.inf, self.lab_end)
-            self.completed += n_fin
+            n_ok = success.sum(axis=0) if self._fails else n_fin
+            self.completed += n_ok
+            if self._fails:
+                self.failed += n_fin - n_ok
             self.running -= n_fin
             self.cpe += reward
         if rows is None:
@@ -224,7 +300,7 @@ class LabsBatch:
             self.t = np.where(rows, t_next, self.t)
         self.next_grid += by_grid
         if self.grid:
-            ended = (self.completed == self.n) | (self.t >= self.horizon)
+            ended = (self.completed + self.failed == self.n) | (self.t >= self.horizon)
             self.done |= ended if rows is None else ended & rows
         else:
             self.done |= (self.started == self.n) & (self.running == 0)
@@ -234,7 +310,7 @@ class LabsBatch:
     @property
     def exp_end(self) -> np.ndarray:
         """``(n, E)`` end time of each experiment (``start + duration``; NaN until started)."""
-        return self.exp_start + self.durations
+        return self.exp_start + self.exp_duration
 
     def elapsed(self) -> np.ndarray:
         """``(l, E)`` float32 elapsed time of each lab's experiment in mean durations (0 when idle).
@@ -255,26 +331,39 @@ class LabsBatch:
         """``(E,)`` ``max(h - t, 0) / h``."""
         return np.maximum(self.horizon - self.t, 0.0) / self.horizon
 
-    def records(self, rows: np.ndarray) -> list[tuple[list[tuple], list[tuple]]]:
-        """``(completed, running)`` record tuples ``(index, lab, start, end, prior)`` per episode.
+    def records(self, rows: np.ndarray) -> list[tuple[list[tuple], list[tuple], list[tuple]]]:
+        """``(completed, failed, running)`` record tuples ``(index, lab, start, end, prior)`` per
+        episode.
 
-        For each episode of ``rows``: the completed experiments in completion order (end time,
-        then start order) and the running ones in lab order with ``end=None``. One NumPy pass
-        for all the episodes; only the tuples are built in Python.
+        For each episode of ``rows``: the successfully completed experiments in completion order
+        (end time, then start order), the failed ones in the same order, and the running ones in
+        lab order with ``end=None``. One NumPy pass for all the episodes; only the tuples are
+        built in Python.
         """
         rows = np.asarray(rows)
         n = self.n
         index = np.arange(n)[:, None]
         start = self.exp_start[:, rows]
-        end = start + self.durations[:, rows]
+        end = start + self.exp_duration[:, rows]
         started = index < self.started[rows][None, :]
-        done = started & (end <= self.t[rows] + self.tol)
-        running = started & ~done
-        # Completed first, by (end, index); running next, by lab; unstarted last.
+        ended = started & (end <= self.t[rows] + self.tol)
+        running = started & ~ended
         lab = self.exp_lab[:, rows]
-        key1 = np.where(done, end, np.where(running, np.inf, np.nan))
-        key2 = np.where(done, index, np.where(running, lab, n))
-        order = np.lexsort((key2, key1, ~done & ~running), axis=0)
+        if self._renumber:  # columns are the fastest labs: the spec's lab numbers
+            lab = self.lab_columns.labs[lab]
+        key1 = np.where(ended, end, np.where(running, np.inf, np.nan))
+        key2 = np.where(ended, index, np.where(running, lab, n))
+        if self._fails:
+            # Completed first, then failed, by (end, index); running next, by lab; unstarted last.
+            failed = ended & self.exp_fail[:, rows]
+            done = ended & ~failed
+            group = np.where(done, 0, np.where(failed, 1, np.where(running, 2, 3)))
+            n_failed = failed.sum(axis=0).tolist()
+        else:  # completed first, by (end, index); running next, by lab; unstarted last
+            done = ended
+            group = ~done & ~running
+            n_failed = [0] * rows.size
+        order = np.lexsort((key2, key1, group), axis=0)
         cols = np.arange(rows.size)[None, :]
         sorted_ = [a[order, cols].T.tolist() for a in (np.broadcast_to(index, start.shape), lab, start, end)]
         prior = self.exp_prior[:, rows][order, cols].T.tolist()
@@ -282,15 +371,12 @@ class LabsBatch:
         n_run = running.sum(axis=0).tolist()
         out = []
         for j, (idx, lb, st, en, pr) in enumerate(zip(*sorted_, prior, strict=True)):
-            d, r = n_done[j], n_run[j]
+            d, f, r = n_done[j], n_failed[j], n_run[j]
+            a, b = d + f, d + f + r
             completed = list(zip(idx[:d], lb[:d], st[:d], en[:d], pr[:d], strict=True))
-            run = [
-                (i, b, t, None, q)
-                for i, b, t, q in zip(
-                    idx[d : d + r], lb[d : d + r], st[d : d + r], pr[d : d + r], strict=True
-                )
-            ]
-            out.append((completed, run))
+            lost = list(zip(idx[d:a], lb[d:a], st[d:a], en[d:a], pr[d:a], strict=True)) if f else []
+            run = [(i, c, t, None, q) for i, c, t, q in zip(idx[a:b], lb[a:b], st[a:b], pr[a:b], strict=True)]
+            out.append((completed, lost, run))
         return out
 
 

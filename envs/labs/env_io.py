@@ -48,8 +48,11 @@ def mask_templates(n_labs: int) -> list[np.ndarray] | _MaskWindows:
     return [readonly(np.arange(n_labs + 1) <= k) for k in range(n_labs + 1)]
 
 
-def dict_observation_space(n_labs: int, horizon: float, mean: float) -> spaces.Dict:
-    """The ``Dict`` observation space (see the class docstring).
+def dict_observation_space(
+    n_labs: int, horizon: float, mean: float, lab_duration: np.ndarray | None = None
+) -> spaces.Dict:
+    """The ``Dict`` observation space (see the class docstring); ``lab_duration`` (each lab's
+    expected duration / E[D], for heterogeneous labs) adds that key, bounded by its largest value.
 
     Raises:
         ValueError: when ``horizon / mean`` (the largest elapsed time, in mean durations) does not
@@ -62,16 +65,23 @@ def dict_observation_space(n_labs: int, horizon: float, mean: float) -> spaces.D
             "use a shorter horizon or rescale time"
         )
     unit = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
-    return spaces.Dict(
-        {
-            "busy": spaces.MultiBinary(n_labs),
-            "completed": unit,
-            "elapsed": spaces.Box(0.0, np.float32(horizon / mean), shape=(n_labs,), dtype=np.float32),
-            "remaining_budget": unit,
-            "remaining_time": unit,
-            "started": unit,
-        }
-    )
+    keys = {
+        "busy": spaces.MultiBinary(n_labs),
+        "completed": unit,
+        "elapsed": spaces.Box(0.0, np.float32(horizon / mean), shape=(n_labs,), dtype=np.float32),
+        "remaining_budget": unit,
+        "remaining_time": unit,
+        "started": unit,
+    }
+    if lab_duration is not None:
+        top = float(np.max(lab_duration.astype(np.float32)))
+        if not top <= _FLOAT32_MAX:
+            raise ValueError(
+                f"the labs' expected durations / E[D] (up to {float(np.max(lab_duration)):.3g}) must fit "
+                "in a float32; use lab_speeds or lab_durations closer to LabSpec.duration"
+            )
+        keys["lab_duration"] = spaces.Box(0.0, np.float32(top), shape=(n_labs,), dtype=np.float32)
+    return spaces.Dict(keys)
 
 
 def readonly(a: np.ndarray) -> np.ndarray:

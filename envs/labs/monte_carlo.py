@@ -11,8 +11,14 @@ running are given residual durations drawn conditionally on their elapsed times
 
 Timing convention (identical to :class:`~labsched.envs.ConcurrentLabsEnv` with
 ``decide_on_completion=True``): an experiment started at time ``s`` has as prior count the
-number of experiments that ended at or before ``s``; it counts toward CPE if it ends at or
-before the horizon.
+number of experiments that completed successfully at or before ``s``; it counts toward CPE if it
+ends at or before the horizon without failing.
+
+Failures and heterogeneous labs (:mod:`~labsched.envs.labs.lab_columns`) are simulated with the
+environment's rules: keep-``k``-busy runs on the ``k`` labs fastest in expectation (where the
+environment's starts go). A :class:`SimState` does not say which labs run its experiments: they
+are taken to run on the fastest labs, in order, and draw their residual durations (and
+failures) from those labs' laws.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 
 from labsched.envs._lib.validation import check_generator, check_int
 from labsched.envs.labs.engine import LabsBatch
+from labsched.envs.labs.lab_columns import LabColumns, lab_columns
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["BatchOutcome", "SimState", "prior_counts", "simulate_keep_busy"]
@@ -69,12 +76,15 @@ class BatchOutcome:
     Attributes:
         cpe: (E,) CPE of the experiments that complete by the horizon (running experiments
             of the initial state contribute only if their priors were given).
-        completed: (E,) experiments completed by the horizon, including those completed before
-            the initial state.
+        completed: (E,) experiments completed successfully by the horizon, including those
+            completed before the initial state.
         starts: (E, m) start times of the experiments started by the simulated policy.
         ends: (E, m) their end times.
         priors: (E, m) their prior counts.
         initial_ends: (E, r) end times drawn for the experiments running in the initial state.
+        failed: (E,) experiments (new or initially running) that failed by the horizon, or
+            ``None`` when the spec has no failures.
+        new_failed: (E, m) bool, the new experiments that fail (whenever they end), or ``None``.
     """
 
     cpe: np.ndarray
@@ -83,10 +93,14 @@ class BatchOutcome:
     ends: np.ndarray
     priors: np.ndarray
     initial_ends: np.ndarray
+    failed: np.ndarray | None = None
+    new_failed: np.ndarray | None = None
 
     def all_completed(self, n_experiments: int) -> np.ndarray:
-        """(E,) boolean: all ``n_experiments`` completed by the horizon."""
-        return self.completed >= n_experiments
+        """(E,) boolean: all ``n_experiments`` ended by the horizon (completed, or failed when
+        the spec has failures: the environment's ``cost`` is 0)."""
+        ended = self.completed if self.failed is None else self.completed + self.failed
+        return ended >= n_experiments
 
 
 def prior_counts(
@@ -143,7 +157,8 @@ def simulate_keep_busy(
         rng: source of every random draw.
         state: start state (default: the empty state at time 0).
         durations: optional (E, m) durations of the ``m = n - started`` new experiments, in start
-            order (drawn from ``spec.duration`` otherwise).
+            order, under the labs' common law (before lab speeds); drawn from it otherwise. Not
+            accepted when labs have different laws (``LabSpec.lab_durations``).
 
     Returns:
         A :class:`BatchOutcome`.
@@ -155,17 +170,26 @@ def simulate_keep_busy(
     m = spec.n_experiments - state.started
     if m < 0:
         raise ValueError("state.started exceeds spec.n_experiments")
+    r = len(state.running_elapsed)
+    cols = lab_columns(spec, max(n_busy, r))
     if durations is None:
-        durations = np.asarray(spec.duration.sample(rng, (E, m)), dtype=float)
+        table = _draw_table(cols, rng, E, m)
+    elif cols.quantile_draws:
+        raise ValueError(
+            "simulate_keep_busy(durations=...) needs labs sharing one duration law; LabSpec.lab_durations "
+            "gives different laws: leave durations=None"
+        )
     elif durations.shape != (E, m):
         raise ValueError(f"durations must have shape {(E, m)}, got {durations.shape}")
-    r = len(state.running_elapsed)
+    else:
+        table = np.asarray(durations, dtype=float).T[None]
     if r:
-        elapsed = np.broadcast_to(np.asarray(state.running_elapsed, dtype=float), (E, r))
-        initial_ends = float(state.time) + spec.duration.sample_residual(rng, elapsed)
+        initial_ends = float(state.time) + _residuals(spec, cols, rng, state.running_elapsed, E)
     else:
         initial_ends = np.empty((E, 0))
-    batch = _initial_batch(spec, state, n_busy, durations, initial_ends)
+    fail_u = rng.random((m, E)) if cols.fail is not None else None
+    init_fail = rng.random((r, E)) < cols.fail[:r, None] if cols.fail is not None else None
+    batch = _initial_batch(spec, state, n_busy, table, initial_ends, fail_u, init_fail)
     while True:
         remaining = m - (batch.started - state.started)
         k = np.minimum(np.maximum(n_busy - batch.running, 0), remaining)
@@ -173,18 +197,52 @@ def simulate_keep_busy(
         if (batch.started == spec.n_experiments).all():
             break
         batch.advance()
-    return _outcome(spec, state, batch, initial_ends)
+    return _outcome(spec, state, batch, initial_ends, init_fail)
+
+
+def _draw_table(cols: LabColumns, rng: np.random.Generator, E: int, m: int) -> np.ndarray:
+    """``(laws, m, E)`` durations of the new experiments under each law (start order)."""
+    if not cols.quantile_draws:
+        return np.asarray(cols.laws[0].sample(rng, (E, m)), dtype=float).T[None]
+    v = 1.0 - rng.random((E, m))
+    return np.stack([np.asarray(law.isf(v), dtype=float).T for law in cols.laws])
+
+
+def _residuals(
+    spec: LabSpec, cols: LabColumns, rng: np.random.Generator, elapsed: tuple[float, ...], E: int
+) -> np.ndarray:
+    """``(E, r)`` residual durations of the running experiments (on the first ``r`` columns)."""
+    r = len(elapsed)
+    e = np.broadcast_to(np.asarray(elapsed, dtype=float), (E, r))
+    if not spec.heterogeneous:
+        return spec.duration.sample_residual(rng, e)
+    out = np.empty((E, r))
+    for j in range(r):
+        law = cols.laws[0 if cols.law_of is None else cols.law_of[j]]
+        speed = 1.0 if cols.speed is None else float(cols.speed[j])
+        out[:, j] = law.sample_residual(rng, e[:, j] * speed) / speed
+    return out
 
 
 def _initial_batch(
-    spec: LabSpec, state: SimState, n_busy: int, durations: np.ndarray, initial_ends: np.ndarray
+    spec: LabSpec,
+    state: SimState,
+    n_busy: int,
+    table: np.ndarray,
+    initial_ends: np.ndarray,
+    fail_u: np.ndarray | None,
+    init_fail: np.ndarray | None,
 ) -> LabsBatch:
-    """An event-to-event engine in ``state``: running experiments in the first labs."""
+    """An event-to-event engine in ``state``: running experiments in the first (fastest) labs."""
     E, r = initial_ends.shape
     batch = LabsBatch(spec, E, grid=False, n_labs=max(n_busy, r))
-    full = np.zeros((spec.n_experiments, E))
-    full[state.started :] = durations.T
-    batch.reset_rows(slice(None), full)
+    full = np.zeros((table.shape[0], spec.n_experiments, E))
+    full[:, state.started :] = table
+    full_u = None
+    if fail_u is not None:
+        full_u = np.ones((spec.n_experiments, E))
+        full_u[state.started :] = fail_u
+    batch.reset_rows(slice(None), full, full_u)
     batch.t[:] = float(state.time)
     batch.started[:] = state.started
     batch.completed[:] = state.completed
@@ -194,25 +252,42 @@ def _initial_batch(
         # Priors of running experiments count only when given (BatchOutcome.cpe's convention).
         if state.running_prior is not None:
             batch.lab_prior[:r] = np.asarray(state.running_prior)[:, None]
+        if init_fail is not None:
+            batch.lab_fail[:r] = init_fail
     return batch
 
 
-def _outcome(spec: LabSpec, state: SimState, batch: LabsBatch, initial_ends: np.ndarray) -> BatchOutcome:
+def _outcome(
+    spec: LabSpec, state: SimState, batch: LabsBatch, initial_ends: np.ndarray, init_fail: np.ndarray | None
+) -> BatchOutcome:
     """The :class:`BatchOutcome` of a finished simulation (new experiments in start order)."""
     h, s0 = spec.horizon, state.started
     # Reductions run over the contiguous (m, E) layout; the outcome exposes (E, m) views.
     starts_t = batch.exp_start[s0:]
     ends_t = batch.exp_end[s0:]
     priors_t = batch.exp_prior[s0:]
-    done_new = ends_t <= h + batch.tol
+    ended_new = ends_t <= h + batch.tol
+    fail_new = batch.exp_fail[s0:] if init_fail is not None else None
+    done_new = ended_new if fail_new is None else ended_new & ~fail_new
     cpe = np.where(done_new, priors_t, 0).sum(axis=0)
     completed = state.completed + done_new.sum(axis=0)
+    failed = None if fail_new is None else (ended_new & fail_new).sum(axis=0)
     starts, ends, priors = starts_t.T, ends_t.T, priors_t.T
     if initial_ends.shape[1]:
         done_init = initial_ends <= h + batch.tol
+        if init_fail is not None:
+            failed = failed + (done_init & init_fail.T).sum(axis=1)
+            done_init = done_init & ~init_fail.T
         completed = completed + done_init.sum(axis=1)
         if state.running_prior is not None:
             cpe = cpe + (done_init * np.asarray(state.running_prior)[None, :]).sum(axis=1)
     return BatchOutcome(
-        cpe=cpe, completed=completed, starts=starts, ends=ends, priors=priors, initial_ends=initial_ends
+        cpe=cpe,
+        completed=completed,
+        starts=starts,
+        ends=ends,
+        priors=priors,
+        initial_ends=initial_ends,
+        failed=failed,
+        new_failed=None if fail_new is None else fail_new.T,
     )

@@ -17,7 +17,7 @@ from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["LabState", "decode_observation", "is_batched"]
 
-_FLAT_TAIL = 4  # completed, remaining_budget, remaining_time, started (plus 2 l lab values)
+_FLAT_TAIL = 4  # completed, remaining_budget, remaining_time, started (plus 2 l or 3 l lab values)
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,10 @@ def _counts(x: np.ndarray, n: int) -> np.ndarray:
 def decode_observation(observation: Any, spec: LabSpec) -> list[LabState]:
     """Decode an observation, single or batched, ``Dict`` or flat, into :class:`LabState` s.
 
+    A spec with heterogeneous labs has the ``lab_duration`` key (flat: ``3 l + 4`` values); it
+    is not decoded (each lab's expected duration is ``spec.lab_mean_durations``). ``completed``
+    counts successful completions; failures are ``started - completed - running``.
+
     Args:
         observation: what the env (or a ``VecEnv``) returned.
         spec: the env's ``lab_spec``.
@@ -106,25 +110,27 @@ def decode_observation(observation: Any, spec: LabSpec) -> list[LabState]:
         rem_t = np.asarray(observation["remaining_time"], dtype=float).reshape(-1)
     else:
         flat = np.asarray(observation, dtype=float)
-        width = 2 * nl + _FLAT_TAIL
+        per_lab = 3 if spec.heterogeneous else 2  # busy, elapsed (and lab_duration)
+        width = per_lab * nl + _FLAT_TAIL
         if flat.ndim == 0 or flat.shape[-1] != width:
             size = flat.shape[-1] if flat.ndim else 1
             labs = (
-                f", an env with n_labs={(size - _FLAT_TAIL) // 2}"
-                if size > _FLAT_TAIL and size % 2 == 0
+                f", an env with n_labs={(size - _FLAT_TAIL) // per_lab}"
+                if size > _FLAT_TAIL and (size - _FLAT_TAIL) % per_lab == 0
                 else ""
             )
             raise _mismatch(
                 f"it is a flat observation of shape {flat.shape} (length {size}{labs}) where "
-                f"2 * n_labs + 4 = {width} is expected",
+                f"{per_lab} * n_labs + 4 = {width} is expected",
                 nl,
             )
         flat = flat.reshape(-1, width)
+        w = per_lab * nl
         busy = flat[:, :nl] > 0.5
         completed = _counts(flat[:, nl], n)
         elapsed = flat[:, nl + 1 : 2 * nl + 1]
-        rem_t = flat[:, 2 * nl + 2]
-        started = _counts(flat[:, 2 * nl + 3], n)
+        rem_t = flat[:, w + 2]
+        started = _counts(flat[:, w + 3], n)
     times = np.clip(h * (1.0 - rem_t), 0.0, h)
     return [
         LabState(

@@ -25,6 +25,8 @@ class ConcurrentLabsEnv(Protocol):
 
     def running_records(self) -> tuple[ExperimentRecord, ...]: ...
 
+    def failed_records(self) -> tuple[ExperimentRecord, ...]: ...
+
 
 __all__ = ["close_figures", "gantt_figure", "render_ansi", "render_gantt", "save_figure"]
 
@@ -39,14 +41,24 @@ def _cell(t: float, h: float) -> int:
     return min(max(int(round(_BAR_WIDTH * t / h)), 0), _BAR_WIDTH)
 
 
-def _lab_bar(finished: list[ExperimentRecord], rec: ExperimentRecord | None, t: float, h: float) -> str:
+def _lab_bar(
+    finished: list[ExperimentRecord],
+    rec: ExperimentRecord | None,
+    t: float,
+    h: float,
+    failed: list[ExperimentRecord] | None = None,
+) -> str:
     """One lab's bar: its finished experiments alternately ``=`` and ``-`` (so neighbours stay
-    apart), the running one ``#`` up to now."""
+    apart), failed ones ``x``, the running one ``#`` up to now."""
     bar = [" "] * _BAR_WIDTH
     for k, r in enumerate(finished):
         a = min(_cell(r.start, h), _BAR_WIDTH - 1)
         b = max(_cell(r.end if r.end is not None else t, h), a + 1)
         bar[a:b] = _FINISHED_CHARS[k % 2] * (b - a)
+    for r in failed or ():
+        a = min(_cell(r.start, h), _BAR_WIDTH - 1)
+        b = max(_cell(r.end if r.end is not None else t, h), a + 1)
+        bar[a:b] = "x" * (b - a)
     if rec is not None:
         a = min(_cell(rec.start, h), _BAR_WIDTH - 1)
         b = max(_cell(t, h), a + 1)
@@ -61,23 +73,30 @@ def render_ansi(env: ConcurrentLabsEnv) -> str:
     spec = env.lab_spec
     t, h = env.time, spec.horizon
     log = env.execution_log()
+    failed = env.failed_records() if spec.has_failures else ()
     running = {r.lab: r for r in env.running_records()}
     over = t >= h - 1e-9
     cpe = sum(r.prior for r in log)
-    started = len(log) + len(running)
+    started = len(log) + len(failed) + len(running)
+    lost = f"  failed {len(failed)}" if spec.has_failures else ""
     lines = [
         f"t={t:.3f}/{h:g}  started {started}/{spec.n_experiments}  "
-        f"completed {len(log)}  running {len(running)}  CPE {cpe}" + ("  (horizon reached)" if over else "")
+        f"completed {len(log)}{lost}  running {len(running)}  CPE {cpe}"
+        + ("  (horizon reached)" if over else "")
     ]
     pos = _cell(t, h)
     now = "." * max(pos - 1, 0) + ("|" if pos else "")
-    lines.append(f"time   [{now.ljust(_BAR_WIDTH)}]  legend: =/- finished, # running, | now, ] horizon")
+    x = ", x failed" if spec.has_failures else ""
+    lines.append(f"time   [{now.ljust(_BAR_WIDTH)}]  legend: =/- finished{x}, # running, | now, ] horizon")
     by_lab: dict[int, list[ExperimentRecord]] = {lab: [] for lab in range(spec.n_labs)}
     for r in sorted(log, key=lambda r: r.start):
         by_lab[r.lab].append(r)
+    failed_by_lab: dict[int, list[ExperimentRecord]] = {lab: [] for lab in range(spec.n_labs)}
+    for r in failed:
+        failed_by_lab[r.lab].append(r)
     for lab in range(spec.n_labs):
         rec, done = running.get(lab), by_lab[lab]
-        bar = _lab_bar(done, rec, t, h)
+        bar = _lab_bar(done, rec, t, h, failed_by_lab[lab])
         tail = f"; {len(done)} finished" if done else ""
         if rec is None:
             lines.append(f"lab {lab:<2} [{bar}] free{tail}")

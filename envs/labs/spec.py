@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,20 +30,39 @@ def _check_real(name: str, value: Any) -> float:
     return float(value)
 
 
-@dataclass(frozen=True)
+#: The fields beyond the paper's setting, with their defaults: ``repr`` and :meth:`LabSpec.to_dict`
+#: show them only when they differ (so the paper's specs keep their cache keys and saved forms).
+_EXTENSIONS = {"failure_prob": 0.0, "lab_durations": None, "lab_speeds": None}
+
+
+@dataclass(frozen=True, repr=False)
 class LabSpec:
     """A budgeted concurrent-experiment scheduling problem (Azimi, Fern & Fern, section 2).
 
     The defaults are the paper's evaluation setting: 20 experiments, 10 labs, durations from a
-    normal with mean 1 and variance 0.1 truncated to (0, inf), horizon 5, p = 0.95.
+    normal with mean 1 and variance 0.1 truncated to (0, inf), horizon 5, p = 0.95, equal labs
+    and no failures.
+
+    Beyond the paper (issue 14): ``failure_prob`` makes experiments fail (an experiment started
+    on lab ``i`` fails with probability ``q_i``, discovered when it ends: its lab time and budget
+    slot are spent, it yields no result and adds nothing to CPE, and prior counts count only
+    successful completions); ``lab_durations`` and ``lab_speeds`` make labs differ (an
+    experiment on lab ``i`` takes a draw of ``lab_durations[i]`` divided by ``lab_speeds[i]``).
+    Lists equal to the default are stored as the default (``lab_speeds=[1, 1]`` is ``None``, a
+    list of equal failure probabilities is that float), so equal problems compare equal.
 
     Attributes:
         n_experiments: budget ``n`` of experiments that may be run (>= 1).
         n_labs: number ``l`` of labs that can run experiments at once (>= 1).
         horizon: time ``h`` by which experiments must complete (finite, > 0).
-        duration: the known duration distribution ``p_d`` (a ``DurationModel``).
+        duration: the known duration distribution ``p_d`` (a ``DurationModel``): every lab's law
+            unless ``lab_durations`` says otherwise, and the unit of the observation's times.
         p_safe: probability ``p`` demanded by p-safe schedules (0 < p < 1).
         epoch: decision interval ``Delta`` (0 < epoch <= horizon).
+        failure_prob: probability that an experiment fails, a float in ``[0, 1]`` or one per lab.
+        lab_durations: ``None`` (every lab has ``duration``) or one ``DurationModel`` per lab.
+        lab_speeds: ``None`` (all 1) or one speed factor ``> 0`` per lab: durations on lab ``i``
+            are divided by ``lab_speeds[i]`` (speed 2 halves them).
     """
 
     n_experiments: int = 20
@@ -51,6 +71,9 @@ class LabSpec:
     duration: DurationModel = field(default_factory=TruncatedNormal)
     p_safe: float = 0.95
     epoch: float = 0.1
+    failure_prob: float | tuple[float, ...] = 0.0
+    lab_durations: tuple[DurationModel, ...] | None = None
+    lab_speeds: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n_experiments", _check_int("n_experiments", self.n_experiments, 1))
@@ -68,6 +91,26 @@ class LabSpec:
         if not (math.isfinite(eps) and 0.0 < eps <= h):
             raise ValueError(f"LabSpec.epoch must satisfy 0 < epoch <= horizon={h!r}, got {eps!r}")
         object.__setattr__(self, "epoch", eps)
+        nl = self.n_labs
+        object.__setattr__(self, "failure_prob", _check_failure_prob(self.failure_prob, nl))
+        speeds = _per_lab("lab_speeds", self.lab_speeds, nl)
+        if speeds is not None:
+            speeds = tuple(_check_speed(i, v) for i, v in enumerate(speeds))
+            speeds = None if all(v == 1.0 for v in speeds) else speeds
+        object.__setattr__(self, "lab_speeds", speeds)
+        laws = _per_lab("lab_durations", self.lab_durations, nl)
+        if laws is not None:
+            laws = tuple(as_duration_model(m, f"LabSpec.lab_durations[{i}]") for i, m in enumerate(laws))
+            laws = None if all(m == self.duration for m in laws) else laws
+        object.__setattr__(self, "lab_durations", laws)
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if f.name not in _EXTENSIONS or getattr(self, f.name) != _EXTENSIONS[f.name]
+        ]
+        return f"{type(self).__qualname__}({', '.join(parts)})"
 
     def replace(self, **changes: Any) -> LabSpec:
         """A copy with some fields changed (validated again); unknown names raise ``TypeError``."""
@@ -95,13 +138,60 @@ class LabSpec:
         1.01, and never shorter than ``horizon``: the sequential reference completes in
         practically every episode.
         """
-        high = self.duration.support[1]
-        per = high if math.isfinite(high) else float(self.duration.isf(1e-9))
+        per = 0.0
+        for law, speed in zip(self.lab_laws, self.lab_speed_factors, strict=True):
+            high = law.support[1]
+            per = max(per, (high if math.isfinite(high) else float(law.isf(1e-9))) / speed)
         return max(self.horizon, self.n_experiments * per * 1.01)
+
+    # ------------------------------------------------------------------ labs beyond the paper
+    @property
+    def has_failures(self) -> bool:
+        """Whether some lab's experiments may fail (a failure probability > 0)."""
+        return any(q > 0.0 for q in self.lab_failure_probs)
+
+    @property
+    def heterogeneous(self) -> bool:
+        """Whether per-lab durations or speeds are set (the observation then shows each lab's
+        expected duration)."""
+        return self.lab_durations is not None or self.lab_speeds is not None
+
+    @property
+    def lab_failure_probs(self) -> tuple[float, ...]:
+        """Failure probability of each lab's experiments."""
+        q = self.failure_prob
+        return q if isinstance(q, tuple) else (q,) * self.n_labs
+
+    @property
+    def lab_laws(self) -> tuple[DurationModel, ...]:
+        """Duration law of each lab (before its speed factor)."""
+        return self.lab_durations if self.lab_durations is not None else (self.duration,) * self.n_labs
+
+    @property
+    def lab_speed_factors(self) -> tuple[float, ...]:
+        """Speed factor of each lab (1.0 when ``lab_speeds`` is None)."""
+        return self.lab_speeds if self.lab_speeds is not None else (1.0,) * self.n_labs
+
+    @property
+    def lab_mean_durations(self) -> tuple[float, ...]:
+        """Expected duration of an experiment on each lab, ``E[D_i] / speed_i``."""
+        return tuple(
+            float(law.mean) / s for law, s in zip(self.lab_laws, self.lab_speed_factors, strict=True)
+        )
+
+    @property
+    def lab_order(self) -> tuple[int, ...]:
+        """Labs fastest first in expectation (ties by lab index): where ``k`` starts go."""
+        means = self.lab_mean_durations
+        return tuple(sorted(range(self.n_labs), key=means.__getitem__))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form of the spec (duration model included; see :meth:`from_dict`)."""
-        return {f.name: _to_jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {
+            f.name: _to_jsonable(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in _EXTENSIONS or getattr(self, f.name) != _EXTENSIONS[f.name]
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LabSpec:
@@ -111,6 +201,48 @@ class LabSpec:
             ValueError: for an unknown duration model type.
         """
         return cls(**{k: _from_jsonable(v) for k, v in data.items()})
+
+
+def _per_lab(name: str, value: Any, n_labs: int) -> tuple | None:
+    """``None``, or ``value`` as a tuple of ``n_labs`` entries (``TypeError``/``ValueError``
+    naming the field otherwise)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"LabSpec.{name} must be None or a list with one entry per lab (n_labs={n_labs}), "
+            f"got {type(value).__name__}"
+        )
+    items = tuple(value)
+    if len(items) != n_labs:
+        raise ValueError(
+            f"LabSpec.{name} must have one entry per lab: length n_labs={n_labs}, got length {len(items)}"
+        )
+    return items
+
+
+def _check_probability(name: str, value: Any) -> float:
+    q = _check_real(name, value)
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"LabSpec.{name} must be a probability in [0, 1], got {q!r}")
+    return q
+
+
+def _check_failure_prob(value: Any, n_labs: int) -> float | tuple[float, ...]:
+    """A float in [0, 1], or a tuple of one per lab (stored as the float when all are equal)."""
+    if isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str):
+        probs = _per_lab("failure_prob", value, n_labs)
+        assert probs is not None
+        probs = tuple(_check_probability(f"failure_prob[{i}]", q) for i, q in enumerate(probs))
+        return probs[0] if len(set(probs)) == 1 else probs
+    return _check_probability("failure_prob", value)
+
+
+def _check_speed(i: int, value: Any) -> float:
+    v = _check_real(f"lab_speeds[{i}]", value)
+    if not (math.isfinite(v) and v > 0.0):
+        raise ValueError(f"LabSpec.lab_speeds[{i}] must be finite and > 0, got {v!r}")
+    return v
 
 
 def _to_jsonable(obj: Any) -> Any:

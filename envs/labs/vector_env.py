@@ -14,6 +14,7 @@ from labsched.envs._lib.validation import check_bool, check_choice, check_int
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv, ExperimentRecord
 from labsched.envs.labs.engine import LabsBatch
 from labsched.envs.labs.env_io import check_reset_options, forced_duration_array
+from labsched.envs.labs.lab_columns import draw_episode_columns
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["ConcurrentLabsVectorEnv", "make_vector_env"]
@@ -43,7 +44,9 @@ class ConcurrentLabsVectorEnv(VectorEnv):
     ``running``, ``time``, ``action_mask``, ``clipped``, ``cost`` (1.0 on the final step of an
     episode that did not complete all ``n`` experiments by ``h``), ``requested_action`` where an
     action was clipped, and at the end of an episode ``log`` and ``unfinished`` (object arrays of
-    record tuples) for the sub-environments that ended.
+    record tuples) for the sub-environments that ended. Specs with failures add ``failed`` every
+    step and ``failed_log`` at the end; heterogeneous labs add the ``lab_duration`` observation
+    key (the single environment documents both).
 
     ## Autoreset
     ``metadata["autoreset_mode"]`` is ``autoreset_mode``: ``NEXT_STEP`` (Gymnasium's default: the
@@ -122,6 +125,8 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         self._all_true.flags.writeable = False  # shared by every info mask that is all True
         self._needs_reset = True
         self._lab_range = np.arange(self._l + 1)
+        self._fails = spec.has_failures
+        self._lab_obs = self._single._lab_obs  # float32 (l,) expected durations / E[D], or None
 
     # ------------------------------------------------------------------ API
     def reset(
@@ -212,37 +217,48 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         return a.astype(np.int64, copy=False)
 
     def _reset_rows(self, rows: np.ndarray, forced: np.ndarray | None) -> None:
+        rngs = [self._rngs[i] for i in rows.tolist()]
+        fail_u = None
         if forced is not None:
+            if self._batch.lab_columns.quantile_draws:
+                raise ValueError(
+                    "options['durations'] needs labs sharing one duration law; LabSpec.lab_durations "
+                    "gives different laws (their draws are quantiles, see labsched.envs.labs.lab_columns)"
+                )
             durations = forced[rows].T
+            if self._fails:
+                fail_u = np.stack([rng.random(self._n) for rng in rngs], axis=1)
         else:
-            durations = self.lab_spec.duration.sample_columns([self._rngs[i] for i in rows.tolist()], self._n)
-        self._batch.reset_rows(rows, durations)
+            durations, fail_u = draw_episode_columns(self.lab_spec, rngs, self._batch.lab_columns.laws)
+        self._batch.reset_rows(rows, durations, fail_u)
 
     def _observation(self) -> Any:
         b, n, nl = self._batch, self._n, self._l
         busy = b.busy().T
         elapsed = b.elapsed().T
         if self.flatten:  # filled in place: the single env's flat order
-            out = np.empty((self.num_envs, 2 * nl + 4), dtype=np.float32)
+            w = 2 * nl if self._lab_obs is None else 3 * nl
+            out = np.empty((self.num_envs, w + 4), dtype=np.float32)
             out[:, :nl] = busy
             out[:, nl] = b.completed / n
             out[:, nl + 1 : 2 * nl + 1] = elapsed
-            out[:, 2 * nl + 1] = (n - b.started) / n
-            out[:, 2 * nl + 2] = b.remaining_time()
-            out[:, 2 * nl + 3] = b.started / n
+            if self._lab_obs is not None:
+                out[:, 2 * nl + 1 : w + 1] = self._lab_obs
+            out[:, w + 1] = (n - b.started) / n
+            out[:, w + 2] = b.remaining_time()
+            out[:, w + 3] = b.started / n
             return out
         completed = (b.completed / n).astype(np.float32)[:, None]
         budget = ((n - b.started) / n).astype(np.float32)[:, None]
         rtime = b.remaining_time().astype(np.float32)[:, None]
         started = (b.started / n).astype(np.float32)[:, None]
-        return {
-            "busy": busy.astype(np.int8),
-            "completed": completed,
-            "elapsed": elapsed,
-            "remaining_budget": budget,
-            "remaining_time": rtime,
-            "started": started,
-        }
+        obs = {"busy": busy.astype(np.int8), "completed": completed, "elapsed": elapsed}
+        if self._lab_obs is not None:  # keys in sorted order, as the Dict space has them
+            obs["lab_duration"] = np.tile(self._lab_obs, (self.num_envs, 1))
+        obs["remaining_budget"] = budget
+        obs["remaining_time"] = rtime
+        obs["started"] = started
+        return obs
 
     def _info(
         self, ended: np.ndarray, clipped: np.ndarray | None = None, requested: np.ndarray | None = None
@@ -264,22 +280,29 @@ class ConcurrentLabsVectorEnv(VectorEnv):
             "_action_mask": full,
             "clipped": np.zeros(N, dtype=bool) if clipped is None else clipped,
             "_clipped": full,
-            "cost": (ended & (b.completed < self._n)).astype(np.float64),
+            "cost": (ended & (b.completed + b.failed < self._n)).astype(np.float64),
             "_cost": full,
         }
+        if self._fails:
+            info["failed"], info["_failed"] = b.failed.copy(), full
         if clipped is not None and clipped.any():
             info["requested_action"] = np.where(clipped, requested, 0)
             info["_requested_action"] = clipped.copy()
         if self.episode_log and ended.any():
             logs = np.full(N, None, dtype=object)
             unfinished = np.full(N, None, dtype=object)
+            failed = np.full(N, None, dtype=object) if self._fails else None
             rows = np.flatnonzero(ended)
             new = tuple.__new__  # the fastest way to build the named tuples
-            for e, (done, running) in zip(rows.tolist(), b.records(rows), strict=True):
+            for e, (done, lost, running) in zip(rows.tolist(), b.records(rows), strict=True):
                 logs[e] = tuple([new(ExperimentRecord, r) for r in done])
                 unfinished[e] = tuple([new(ExperimentRecord, r) for r in running])
+                if failed is not None:
+                    failed[e] = tuple([new(ExperimentRecord, r) for r in lost])
             info["log"], info["_log"] = logs, ended.copy()
             info["unfinished"], info["_unfinished"] = unfinished, ended.copy()
+            if failed is not None:
+                info["failed_log"], info["_failed_log"] = failed, ended.copy()
         return info
 
     def _same_step_reset(self, ended: np.ndarray, info: dict[str, Any]) -> Any:
