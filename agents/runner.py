@@ -35,7 +35,7 @@ from labsched.baselines.labs.clairvoyant import Clairvoyant, clairvoyant_bound, 
 from labsched.baselines.registry import make
 from labsched.envs._lib.rollout import play_episode
 from labsched.envs._lib.threads import single_threaded_blas, torch_threads
-from labsched.envs._lib.validation import check_choice, check_int
+from labsched.envs._lib.validation import check_choice, check_int, check_real
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
 from labsched.envs.labs.spec import LabSpec
 
@@ -229,6 +229,23 @@ def load_model_for(path: str, spec: LabSpec, trust: bool = False) -> LoadedAgent
     return agent
 
 
+def deployment_mask(metadata: Mapping[str, Any]) -> float | None:
+    """The feasibility-mask threshold a saved agent acts under when deployed, from its ``agent.json``.
+
+    ``deployment.mask_threshold`` (a threshold chosen after training, e.g. on validation seeds)
+    wins; otherwise the mask it was trained inside (``constraint`` of kind ``mask`` or
+    ``lagrangian+mask``); otherwise None (no mask).
+    """
+    chosen = (metadata.get("deployment") or {}).get("mask_threshold")
+    if chosen is not None:
+        return check_real("deployment.mask_threshold", chosen, 0.0, 1.0, low_open=True, high_open=True)
+    saved = metadata.get("constraint")
+    if saved:
+        config = ConstraintConfig.from_dict(saved)
+        return config.mask_threshold if config.masked else None
+    return None
+
+
 def build_scheduler(task: RunTask) -> tuple[Predictor, LabSpec]:
     """The task's scheduler and the spec it runs on (``sequential``: its long horizon)."""
     if task.factory is not None:
@@ -236,11 +253,9 @@ def build_scheduler(task: RunTask) -> tuple[Predictor, LabSpec]:
     if task.kind == "model":
         torch_threads(1)  # small networks: one thread is fastest, and fair on a shared machine
         agent = load_model_for(task.name, task.spec, task.trust)
-        threshold = task.mask_threshold
-        saved = agent.metadata.get("constraint")
-        if threshold is None and saved:
-            config = ConstraintConfig.from_dict(saved)
-            threshold = config.mask_threshold if config.masked else None
+        threshold = (
+            task.mask_threshold if task.mask_threshold is not None else deployment_mask(agent.metadata)
+        )
         return (agent if threshold is None else FeasibilityMaskedAgent(agent, threshold)), task.spec
     spec = task.spec
     if task.name == "sequential":
