@@ -1,4 +1,4 @@
-"""A saved agent's deployment mask (``agent.json`` ``deployment.mask_threshold``) is applied when it is run."""
+"""A saved agent's deployment mask (``deployment.mask_threshold`` in agent.json) is applied when it runs."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_deployment_mask_reads_the_chosen_threshold_then_the_trained_one():
 
 @pytest.mark.parametrize("bad", [0.0, 1.0, 1.5, "0.9", float("nan")])
 def test_a_bad_deployment_threshold_is_refused(bad):
-    with pytest.raises((ValueError, TypeError), match="deployment.mask_threshold"):
+    with pytest.raises((ValueError, TypeError), match=r"deployment\.mask_threshold"):
         deployment_mask({"deployment": {"mask_threshold": bad}})
 
 
