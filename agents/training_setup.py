@@ -236,6 +236,24 @@ ADOPTED_SETTINGS = (
 )  # fmt: skip
 
 
+def _adopt_observation_space(model: Any, cfg: TrainConfig, env: Any) -> None:
+    """Take ``env``'s observation bounds when only they differ from the saved model's.
+
+    The bounds of the flat observation depend on the duration law (its upper quantile), so a model
+    warm-started on another law of the same ``n`` and ``l`` sees the same layout with other bounds;
+    the network reads the values, not the bounds. Another shape or type is an error.
+    """
+    old, new = model.observation_space, env.observation_space
+    if old == new:
+        return
+    if type(old) is not type(new) or getattr(old, "shape", None) != getattr(new, "shape", None):
+        raise ValueError(
+            f"init_model {cfg.init_model!r} was trained on observations {old}; this spec's are {new}"
+        )
+    model.observation_space = new
+    model.policy.observation_space = new
+
+
 def _adopt_settings(model: Any, cfg: TrainConfig, env: Any) -> None:
     """Put ``model`` on ``env`` with the configuration's rollout and optimisation settings.
 
@@ -245,6 +263,7 @@ def _adopt_settings(model: Any, cfg: TrainConfig, env: Any) -> None:
     single envs continues on the native vector env of 64. An off-policy model keeps its own
     settings and needs the same number of environments.
     """
+    _adopt_observation_space(model, cfg, env)
     if not hasattr(model, "rollout_buffer"):
         if env.num_envs != model.n_envs:
             raise ValueError(

@@ -12,6 +12,7 @@ pytest.importorskip("yaml")
 
 from labsched import LabSpec
 from labsched.agents import load_agent, train
+from labsched.envs.labs.durations import Gamma
 
 TINY = LabSpec(n_experiments=6, n_labs=3, horizon=3.0)
 BASE = {
@@ -82,3 +83,22 @@ def test_warm_start_records_the_saved_network_not_the_configured_one(origin, tmp
     assert [
         m.out_features for m in agent.model.policy.mlp_extractor.policy_net if hasattr(m, "out_features")
     ] == [16, 16]
+
+
+def test_warm_start_on_another_duration_law_of_the_same_layout(origin, tmp_path):
+    spec = LabSpec(n_experiments=6, n_labs=3, horizon=3.0, duration=Gamma(shape=10.0, scale=0.1))
+    out = tmp_path / "gamma"
+    result = train(
+        "maskable_ppo", spec, seed=3, out=out, total_timesteps=64, hyperparams={**BASE, "n_envs": 2},
+        init_model=origin.out, **COMMON,
+    )  # fmt: skip
+    assert result.model.observation_space == result.model.get_env().observation_space
+    assert load_agent(out / "model.zip").spec == spec
+
+
+def test_warm_start_on_another_layout_is_refused(origin, tmp_path):
+    with pytest.raises(ValueError, match="was trained on observations"):
+        train(
+            "maskable_ppo", LabSpec(n_experiments=6, n_labs=4, horizon=3.0), seed=3, out=tmp_path / "x",
+            total_timesteps=64, hyperparams={**BASE, "n_envs": 2}, init_model=origin.out, **COMMON,
+        )  # fmt: skip
