@@ -34,7 +34,7 @@ from labsched.baselines.labs.paper import paper_cpe
 from labsched.baselines.registry import BASELINES
 from labsched.envs._lib.reporting import optional_plot, pyplot, save_figure, write_csv
 from labsched.envs._lib.stats import mean_ci, p_safe_verdict, paired_difference
-from labsched.envs._lib.validation import check_int
+from labsched.envs._lib.validation import check_int, check_real
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = [
@@ -195,6 +195,7 @@ def compare(
     reference: str | None = None,
     p: float | None = None,
     alpha: float = 0.05,
+    mask_threshold: float | None = None,
 ) -> list[CompareRow]:
     """Run baselines (by name) and saved agents (model zips or their folders) on the same seeds.
 
@@ -216,6 +217,8 @@ def compare(
             a name not among ``agents`` is run too and listed last, e.g. ``"clairvoyant"``).
         p: the completion probability of the p-safe verdict (default ``spec.p_safe``).
         alpha: level of the one-sided exact binomial test of the verdict.
+        mask_threshold: saved agents act inside feasibility masks at this threshold in (0, 1)
+            (default: the deployment or training mask their ``agent.json`` records, if any).
 
     Returns:
         One :class:`CompareRow` per agent, in the order given.
@@ -231,6 +234,8 @@ def compare(
     check_int("seed", seed)
     p = spec.p_safe if p is None else p
     p_safe_verdict(1, 1, p, alpha)  # checks p and alpha before any episode runs
+    if mask_threshold is not None:
+        check_real("mask_threshold", mask_threshold, 0.0, 1.0, low_open=True, high_open=True)
     env_kwargs: dict[str, Any] = {} if objective is None else {"objective": objective, "selector": selector}
     agents_kinds = _classify(names)
     ref_index = 0
@@ -243,7 +248,16 @@ def compare(
             agents_kinds.append((ref_name, ref_kind))
             ref_index = len(agents_kinds) - 1
     tasks = [
-        RunTask(name, spec, episodes, seed, kind=kind, env_kwargs=env_kwargs, trust=bool(trust_model_file))
+        RunTask(
+            name,
+            spec,
+            episodes,
+            seed,
+            kind=kind,
+            env_kwargs=env_kwargs,
+            trust=bool(trust_model_file),
+            mask_threshold=mask_threshold if kind == "model" else None,
+        )
         for name, kind in agents_kinds
     ]
     regret_mode = objective is not None

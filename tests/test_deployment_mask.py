@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("sb3_contrib")
 
 from labsched import LabSpec
+from labsched.agents.comparison import compare
 from labsched.agents.constrained import FeasibilityMaskedAgent
 from labsched.agents.runner import RunTask, build_scheduler, deployment_mask
 
@@ -46,3 +47,16 @@ def test_a_saved_agent_with_a_deployment_mask_runs_inside_it(tmp_path):
     # An explicit threshold wins over the saved one.
     other, _ = build_scheduler(RunTask(str(folder), spec, 1, kind="model", mask_threshold=0.5))
     assert other.threshold == 0.5
+
+
+def test_compare_runs_saved_models_inside_a_given_mask(capsys):
+    spec = LabSpec(horizon=5.0)
+    plain, masked = (
+        compare([str(MODEL)], spec, episodes=30, seed=7, progress=False),
+        compare([str(MODEL)], spec, episodes=30, seed=7, progress=False, mask_threshold=0.95),
+    )
+    # A mask only removes the riskier starts: completion can only rise on the same episodes here.
+    assert masked[0].completion_rate >= plain[0].completion_rate
+    assert (masked[0].mean_cpe, masked[0].completion_rate) != (plain[0].mean_cpe, plain[0].completion_rate)
+    with pytest.raises(ValueError, match="mask_threshold"):
+        compare([str(MODEL)], spec, episodes=2, progress=False, mask_threshold=1.0)
