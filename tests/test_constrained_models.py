@@ -1,4 +1,4 @@
-"""The constrained agents shipped in models/constrained_h{4,5,6} load, act inside the constraint and score as reported.
+"""The constrained agents shipped in models/constrained_h{4,5,6}: p-safe, and scoring as reported.
 
 Their test figures (1,000 episodes, seeds 100000-100999, the README's table) are in
 docs/results/constrained/shipped.json; here 400 fresh episodes (seeds 300000-300399) must give a

@@ -3,8 +3,8 @@
 Usage: python docs/results/constrained_regret/regret_episodes.py AGENT OBJECTIVE OUT.csv [EPISODES] [SEED] [H]
 
 AGENT is a baseline name or a saved model; episodes use env seeds SEED, SEED + 1, ... (default
-200000, 1,000 episodes) at the paper's setting with horizon H (default 5), so every scheduler run with the same
-seed meets the same durations and observation noise: common random numbers for paired differences.
+200000, 1,000 episodes) at the paper's setting with horizon H (default 5), so every scheduler run
+with the same seed meets the same durations and observation noise: common random numbers.
 """
 
 from __future__ import annotations
