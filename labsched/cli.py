@@ -106,6 +106,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         selector=args.selector,
         trust_model_file=args.trust_model_file,
         reference=args.reference,
+        mask_threshold=args.mask_threshold,
     )
     print(compare_markdown(rows, spec.p_safe))
     print_written(write_comparison(rows, args.out, spec, plot_wanted(args)))
@@ -133,6 +134,13 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
         "and report the mean regret",
     )
     p.add_argument("--selector", default="kb-ei", help="batch selector in regret mode")
+    p.add_argument(
+        "--mask-threshold",
+        type=float,
+        default=None,
+        help="saved models act inside feasibility masks at this threshold in (0, 1) (default: the "
+        "deployment or training mask their agent.json records, if any)",
+    )
     p.add_argument(
         "--reference",
         default=None,
