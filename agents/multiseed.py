@@ -7,11 +7,19 @@ seed: final and best evaluation CPE, final evaluation completion rate, timesteps
 seeds. The final evaluation of every seed runs on the same evaluation episodes only when the
 seeds share ``eval_seed``: here each seed evaluates on its own ``seed + 10_000`` episodes, as a
 single run does; compare the saved models on common episodes with ``labsched compare``.
+
+The seeds run through joblib on the sweeps' backends (``backend``): ``loky`` processes on this
+machine, or a Dask or Ray cluster (``address``; a local cluster of ``n_jobs`` workers without
+one). On a remote cluster the seed folders are written by the workers, so ``out`` must be on a
+filesystem they share. Each seed's training depends only on its seed, so the results do not
+depend on the backend.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import statistics
 import sys
@@ -20,14 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import joblib
 from joblib import Parallel, delayed
 
 from labsched.agents.training import train
 from labsched.envs._lib.reporting import write_csv
-from labsched.envs._lib.threads import single_threaded_blas
-from labsched.envs._lib.validation import check_int
+from labsched.envs._lib.threads import BLAS_ENV, single_threaded_blas
+from labsched.envs._lib.validation import check_choice, check_int
 
-__all__ = ["SeedRun", "parse_seeds", "seeds_markdown", "train_seeds"]
+__all__ = ["SEED_BACKENDS", "SeedRun", "parse_seeds", "seeds_markdown", "train_seeds"]
+
+#: Where :func:`train_seeds` runs the seeds (the sweeps' backends).
+SEED_BACKENDS = ("loky", "dask", "ray")
 
 
 @dataclass(frozen=True)
@@ -115,34 +127,122 @@ def seeds_markdown(runs: Sequence[SeedRun]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _check_backend(backend: str, address: str | None) -> str | None:
+    """``address`` (stripped) after checking ``backend`` and that an address goes with a cluster."""
+    check_choice("backend", backend, SEED_BACKENDS)
+    if address is None:
+        return None
+    if not isinstance(address, str) or not address.strip():
+        raise ValueError(f"address must be a non-empty scheduler address string or None, got {address!r}")
+    if backend == "loky":
+        raise ValueError(
+            f"address needs backend 'dask' or 'ray', got backend 'loky' with address {address!r}"
+        )
+    return address.strip()
+
+
+def _run_dask(calls: list[Any], n_jobs: int, address: str | None) -> list[SeedRun]:
+    """The calls on a Dask cluster: the one at ``address``, else a local one of ``n_jobs`` workers."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ImportError("backend='dask' needs dask.distributed: pip install 'labsched[dask]'") from exc
+    with contextlib.ExitStack() as stack:
+        if address is not None:
+            stack.enter_context(Client(address))
+        else:
+            cluster = stack.enter_context(
+                LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+            )
+            stack.enter_context(Client(cluster))
+        with joblib.parallel_config(backend="dask"):
+            return Parallel(n_jobs=-1 if address is not None else n_jobs)(calls)
+
+
+def _run_ray(calls: list[Any], n_jobs: int, address: str | None) -> list[SeedRun]:
+    """The calls on Ray: the cluster at ``address`` (or ``$RAY_ADDRESS``), else a local one of
+    ``n_jobs`` CPUs; a Ray already initialised in this process is used as it is."""
+    try:
+        import ray
+        from ray.util.joblib import register_ray
+    except ImportError as exc:
+        raise ImportError("backend='ray' needs Ray: pip install 'labsched[ray]'") from exc
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {
+            "runtime_env": {"env_vars": dict(BLAS_ENV)},
+            "log_to_driver": False,
+            "include_dashboard": False,
+        }
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            # Ray starts local workers at nice 15: on a shared machine they would barely run.
+            os.environ.setdefault("RAY_worker_niceness", "0")
+            ray.init(num_cpus=n_jobs, **kwargs)
+        started = True
+    try:
+        register_ray()
+        with joblib.parallel_config(backend="ray"):
+            return Parallel(n_jobs=n_jobs)(calls)
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def train_seeds(
-    seeds: str | Sequence[int], out: str | Path, n_jobs: int = 2, **train_kwargs: Any
+    seeds: str | Sequence[int],
+    out: str | Path,
+    n_jobs: int = 2,
+    backend: str = "loky",
+    address: str | None = None,
+    **train_kwargs: Any,
 ) -> list[SeedRun]:
     """Train one configuration for several seeds, in parallel, and summarise across seeds.
 
     Args:
         seeds: the seeds (:func:`parse_seeds` forms).
-        out: parent folder; seed ``k`` writes ``out/seed<k>``.
-        n_jobs: worker processes (1: in-process, in order).
+        out: parent folder; seed ``k`` writes ``out/seed<k>`` (on a remote cluster: a folder
+            the workers share).
+        n_jobs: worker processes (1 with ``loky``: in-process, in order); the size of the local
+            cluster ``dask`` or ``ray`` start without ``address``.
+        backend: ``"loky"`` (processes on this machine), ``"dask"`` or ``"ray"``.
+        address: scheduler of a running Dask (``tcp://HOST:8786``) or Ray (``HOST:6379``,
+            ``ray://HOST:10001``, ``auto``) cluster; None: a local cluster (Ray: or
+            ``$RAY_ADDRESS``). Only with ``dask`` or ``ray``.
         **train_kwargs: arguments of :func:`~labsched.agents.training.train` (not ``seed``,
             ``out``, ``torch_threads``, ``progress_bar``).
 
     Returns:
-        One :class:`SeedRun` per seed; ``out/seeds_summary.csv`` and ``.md`` are written.
+        One :class:`SeedRun` per seed, in seed order; ``out/seeds_summary.csv`` and ``.md`` are
+        written. The runs are the same whatever the backend (but for ``seconds``).
+
+    Raises:
+        ValueError: for bad seeds, ``n_jobs`` < 1, a backend outside :data:`SEED_BACKENDS`, or an
+            address that is empty or given with ``loky``.
+        TypeError: for a ``train_kwargs`` key that ``train_seeds`` sets itself.
     """
     seeds = parse_seeds(seeds)
     check_int("n_jobs", n_jobs, 1)
+    address = _check_backend(backend, address)
     for key in ("seed", "out", "torch_threads", "progress_bar"):
         if key in train_kwargs:
             raise TypeError(f"train_seeds sets {key!r} itself")
     out = Path(out)
     jobs = [(s, out / f"seed{s}") for s in seeds]
-    if n_jobs == 1 or len(seeds) == 1:
+    n = min(n_jobs, len(seeds))
+    if backend == "loky" and n == 1:
         runs = [_train_one(s, o, train_kwargs) for s, o in jobs]
     else:
-        runs = Parallel(n_jobs=min(n_jobs, len(seeds)))(
-            delayed(_train_one)(s, o, train_kwargs) for s, o in jobs
-        )
+        calls = [delayed(_train_one)(s, o, train_kwargs) for s, o in jobs]
+        with single_threaded_blas():
+            if backend == "loky":
+                runs = Parallel(n_jobs=n)(calls)
+            elif backend == "dask":
+                runs = _run_dask(calls, n, address)
+            else:
+                runs = _run_ray(calls, n, address)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(runs, out / "seeds_summary.csv")
     (out / "seeds_summary.md").write_text(seeds_markdown(runs))

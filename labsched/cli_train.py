@@ -11,12 +11,30 @@ from labsched.agents.constrained import CONSTRAINT_KINDS, ConstraintConfig
 from labsched.agents.multiseed import train_seeds
 from labsched.agents.throughput import throughput_vs_cartpole
 from labsched.agents.training import default_out_dir, train
-from labsched.cli_common import add_plot_choice, add_spec_args, plot_wanted, spec_from
+from labsched.cli_common import (
+    add_plot_choice,
+    add_spec_args,
+    backend_address,
+    plot_wanted,
+    spec_from,
+)
+from labsched.evaluation.backends import BACKENDS
 
 __all__ = ["add_train_parser"]
 
 
+def _seeds_backend(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The backend and cluster address of --backend and --address (only with --seeds)."""
+    if args.seeds is None:
+        if args.backend is not None or args.address is not None:
+            raise ValueError("--backend and --address choose where --seeds run: give --seeds too")
+        return "loky", None
+    backend = args.backend or "loky"
+    return backend, backend_address(argparse.Namespace(backend=backend, address=args.address))
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    backend, address = _seeds_backend(args)
     require_rl_extra("training")
     spec = spec_from(args)
     overrides = list(args.hyperparams or [])
@@ -69,7 +87,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     if args.seeds is not None:
         out = args.out or str(default_out_dir(args.algo, spec, 0)).removesuffix("_s0") + "_seeds"
-        train_seeds(args.seeds, out, n_jobs=args.jobs, algo=args.algo, spec=spec, **common)
+        train_seeds(
+            args.seeds,
+            out,
+            n_jobs=args.jobs,
+            backend=backend,
+            address=address,
+            algo=args.algo,
+            spec=spec,
+            **common,
+        )
         return 0
     train(args.algo, spec, seed=args.seed, out=args.out, progress_bar=not args.no_progress, **common)
     return 0
@@ -122,7 +149,8 @@ Chance constraint P(all n complete by h) >= p (--constraint; labsched.agents.con
                    masked (training, evaluation, and whenever the saved model is compared);
   lagrangian+mask  both.
 Several seeds: --seeds 0-4 trains them in parallel (--jobs workers, one torch thread each) into
-<out>/seed<k> and writes seeds_summary.csv/.md (mean and spread of the final evaluation).
+<out>/seed<k> and writes seeds_summary.csv/.md (mean and spread of the final evaluation);
+--backend dask or ray runs them on a cluster (--address, or a local one of --jobs workers).
 
 Output folder (--out, default runs/<algo>_n<n>_l<l>_h<h>_s<seed>): model.zip, best_model.zip,
 agent.json (what load_agent needs), hyperparams.yml, eval_log.csv, evaluations.npz,
@@ -290,6 +318,20 @@ def _add_constraint_and_seed_args(p: argparse.ArgumentParser) -> None:
         "--seeds", default=None, help="train several seeds in parallel, e.g. 0-4 or 0,2,5 (overrides --seed)"
     )
     g.add_argument("--jobs", type=int, default=2, help="worker processes for --seeds")
+    g.add_argument(
+        "--backend",
+        choices=list(BACKENDS),
+        default=None,
+        help="where --seeds run: loky (processes on this machine; the default), ray or dask (a cluster)",
+    )
+    g.add_argument(
+        "--address",
+        default=None,
+        metavar="ADDRESS",
+        help="scheduler of a running cluster for --seeds: Dask tcp://HOST:8786, Ray HOST:6379, "
+        "ray://HOST:10001 or auto (default: $DASK_SCHEDULER_ADDRESS or $RAY_ADDRESS, else a local "
+        "cluster of --jobs workers)",
+    )
     g.add_argument(
         "--init-model",
         default=None,
