@@ -161,10 +161,9 @@ def plot(records: list[dict[str, object]], path: Path, p: float = 0.95) -> None:
                     label=r["method"],
                     capsize=2,
                 )
-        for method, marker, color in (
-            ("lagrangian", "x", "tab:red"),
-            ("lagrangian-final", "+", "tab:orange"),
-        ):
+        styles = [("lagrangian", "x", "tab:red"), ("lagrangian-final", "+", "tab:orange")]
+        styles += [(m, "^", "tab:purple") for m in METHODS if m.startswith("lagrangian-mask")]
+        for method, marker, color in styles:
             seeds = [r for r in rs if r["method"] == method]
             if not seeds:
                 continue
@@ -188,7 +187,13 @@ def plot(records: list[dict[str, object]], path: Path, p: float = 0.95) -> None:
         ax.set_xlabel("completion rate (all n by h)")
         ax.set_ylabel("mean CPE (1,000 test episodes)")
         ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles, labels = [], []
+    for ax in axes[0]:
+        for hd, lb in zip(*ax.get_legend_handles_labels(), strict=True):
+            lb = lb.split(", ")[0] if lb.startswith("Lagrangian") else lb
+            if lb not in labels:
+                handles.append(hd)
+                labels.append(lb)
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.1 / len(laws), 1, 1))
     fig.savefig(path, dpi=120)
