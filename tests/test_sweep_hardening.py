@@ -109,7 +109,7 @@ def test_sweep_cli_rejects_empty_run_counts(tmp_path, capsys, runs):
 _SWEEP = """
 import sys
 from labsched.evaluation.sweep import run_sweep, sweep_cells
-cells = sweep_cells(["cosines"], ["ps"], runs=40, n_experiments=20, n_labs=10)
+cells = sweep_cells(["cosines"], ["ps"], runs=400, n_experiments=20, n_labs=10)
 run_sweep(cells, sys.argv[1], n_jobs=2, progress=False)
 """
 
