@@ -144,6 +144,11 @@ def _running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _loky_workers(pid: int) -> list[int]:
     workers = []
     for child in _descendants(pid):
@@ -163,6 +168,7 @@ def test_a_killed_parallel_sweep_leaves_no_worker_alive(tmp_path, sig, status):
         [sys.executable, "-c", _SWEEP, str(tmp_path / "sweep.csv")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_default_signals,  # a shell's background job would start it with SIGINT ignored
     )
     everything = [proc.pid]
     try:
