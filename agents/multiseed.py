@@ -17,9 +17,7 @@ depend on the backend.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import re
 import statistics
 import sys
@@ -28,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 from joblib import Parallel, delayed
 
 from labsched.agents.training import train
+from labsched.envs._lib.clusters import dask_backend, ray_backend
 from labsched.envs._lib.reporting import write_csv
-from labsched.envs._lib.threads import BLAS_ENV, single_threaded_blas
+from labsched.envs._lib.threads import single_threaded_blas
 from labsched.envs._lib.validation import check_choice, check_int
 
 __all__ = ["SEED_BACKENDS", "SeedRun", "parse_seeds", "seeds_markdown", "train_seeds"]
@@ -143,52 +141,15 @@ def _check_backend(backend: str, address: str | None) -> str | None:
 
 def _run_dask(calls: list[Any], n_jobs: int, address: str | None) -> list[SeedRun]:
     """The calls on a Dask cluster: the one at ``address``, else a local one of ``n_jobs`` workers."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise ImportError("backend='dask' needs dask.distributed: pip install 'labsched[dask]'") from exc
-    with contextlib.ExitStack() as stack:
-        if address is not None:
-            stack.enter_context(Client(address))
-        else:
-            cluster = stack.enter_context(
-                LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None)
-            )
-            stack.enter_context(Client(cluster))
-        with joblib.parallel_config(backend="dask"):
-            return Parallel(n_jobs=-1 if address is not None else n_jobs)(calls)
+    with dask_backend(n_jobs, address) as jobs:
+        return Parallel(n_jobs=jobs)(calls)
 
 
 def _run_ray(calls: list[Any], n_jobs: int, address: str | None) -> list[SeedRun]:
     """The calls on Ray: the cluster at ``address`` (or ``$RAY_ADDRESS``), else a local one of
     ``n_jobs`` CPUs; a Ray already initialised in this process is used as it is."""
-    try:
-        import ray
-        from ray.util.joblib import register_ray
-    except ImportError as exc:
-        raise ImportError("backend='ray' needs Ray: pip install 'labsched[ray]'") from exc
-    started = False
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {
-            "runtime_env": {"env_vars": dict(BLAS_ENV)},
-            "log_to_driver": False,
-            "include_dashboard": False,
-        }
-        address = address or os.environ.get("RAY_ADDRESS") or None
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            # Ray starts local workers at nice 15: on a shared machine they would barely run.
-            os.environ.setdefault("RAY_worker_niceness", "0")
-            ray.init(num_cpus=n_jobs, **kwargs)
-        started = True
-    try:
-        register_ray()
-        with joblib.parallel_config(backend="ray"):
-            return Parallel(n_jobs=n_jobs)(calls)
-    finally:
-        if started:
-            ray.shutdown()
+    with ray_backend(n_jobs, address) as jobs:
+        return Parallel(n_jobs=jobs)(calls)
 
 
 def train_seeds(

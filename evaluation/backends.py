@@ -7,7 +7,6 @@ worker (environment variables for spawned workers, ``threadpoolctl`` inside the 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -20,7 +19,8 @@ from joblib import Parallel, delayed
 from joblib.externals.loky import reusable_executor as loky_reusable_executor
 from tqdm.auto import tqdm
 
-from labsched.envs._lib.threads import BLAS_ENV, single_threaded_blas
+from labsched.envs._lib.clusters import dask_backend, ray_backend
+from labsched.envs._lib.threads import single_threaded_blas
 from labsched.evaluation.cells import Cell
 
 __all__ = ["BACKENDS", "Progress", "SweepTerminated", "execute"]
@@ -129,59 +129,15 @@ def _stream_loky(pending: Sequence[Cell], n_jobs: int, worker: Worker) -> Iterat
 def _execute_ray(
     pending: Sequence[Cell], n_jobs: int, address: str | None, worker: Worker
 ) -> Iterator[dict[str, Any]]:
-    try:
-        import ray
-        from ray.util.joblib import register_ray
-    except ImportError as exc:
-        raise ImportError("backend='ray' needs Ray: pip install 'labsched[ray]'") from exc
-    started = False
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {
-            "runtime_env": {"env_vars": dict(BLAS_ENV)},
-            "log_to_driver": False,
-            "include_dashboard": False,
-        }
-        address = address or os.environ.get("RAY_ADDRESS") or None
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            # Ray starts local workers at nice 15: on a shared machine they would barely run.
-            os.environ.setdefault("RAY_worker_niceness", "0")
-            ray.init(num_cpus=max(n_jobs, 1), **kwargs)
-        started = True
-    try:
-        register_ray()
-        with joblib.parallel_config(backend="ray"):
-            yield from _stream(pending, n_jobs, worker)
-    finally:
-        if started:
-            ray.shutdown()
+    with ray_backend(n_jobs, address) as jobs:
+        yield from _stream(pending, jobs, worker)
 
 
 def _execute_dask(
     pending: Sequence[Cell], n_jobs: int, address: str | None, worker: Worker
 ) -> Iterator[dict[str, Any]]:
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise ImportError("backend='dask' needs dask.distributed: pip install 'labsched[dask]'") from exc
-    with contextlib.ExitStack() as stack:
-        if address:
-            client = stack.enter_context(Client(address))
-        else:
-            stack.enter_context(single_threaded_blas())
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=max(n_jobs, 1),
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                )
-            )
-            client = stack.enter_context(Client(cluster))
-        del client  # the active client is what joblib's dask backend uses
-        with joblib.parallel_config(backend="dask"):
-            yield from _stream(pending, n_jobs if address is None else -1, worker)
+    with dask_backend(n_jobs, address) as jobs:
+        yield from _stream(pending, jobs, worker)
 
 
 class Progress:
