@@ -14,6 +14,10 @@ Run ``python -m labsched.evaluation.benchmark`` (or ``labsched benchmark``). It 
 * regret mode: GP update + SelectBatch time per started experiment for each selector at d = 3
   and d = 6, and the time of a whole regret-mode episode.
 
+With ``--scale`` it runs the scale benchmark instead (:mod:`labsched.evaluation.scale_benchmark`):
+time per decision and per episode and peak memory of the environment and every baseline over
+n x l x epoch, one process per cell, with a time budget per cell.
+
 Figures vary with the machine's load; the ratios are the stable part.
 """
 
@@ -36,6 +40,7 @@ from labsched.envs.bo.objectives import make_objective
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
 from labsched.envs.labs.monte_carlo import simulate_keep_busy
 from labsched.envs.labs.spec import LabSpec
+from labsched.evaluation.scale_benchmark import add_scale_arguments, run_scale_from_args
 from labsched.evaluation.vector_benchmark import print_vector_benchmarks, steps_per_second
 
 __all__ = [
@@ -132,7 +137,7 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> argparse.Argumen
         action="store_true",
         help="skip the training-throughput comparison (about a minute; needs the rl extra)",
     )
-    return parser
+    return add_scale_arguments(parser)
 
 
 def _version(package: str) -> str:
@@ -174,6 +179,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """``python -m labsched.evaluation.benchmark [--steps N] [--repeats R] [--episodes E]``."""
     parser = add_benchmark_arguments(argparse.ArgumentParser(prog="labsched benchmark", description=__doc__))
     args = parser.parse_args(argv)
+    if args.scale:
+        return {"scale": run_scale_from_args(args)}
     return run_benchmarks(args.steps, args.repeats, args.episodes, training=not args.no_training)
 
 

@@ -39,7 +39,7 @@ from labsched.cli_frontier import add_frontier_parser
 from labsched.cli_information import add_information_parser
 from labsched.cli_sweeps import add_sweep_parsers, print_written
 from labsched.cli_train import add_train_parser
-from labsched.evaluation import benchmark
+from labsched.evaluation import benchmark, scale_benchmark
 from labsched.evaluation.labs.cpe_table import (
     cpe_table,
     paper_schedulers,
@@ -164,6 +164,9 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
+    if args.scale:
+        scale_benchmark.run_scale_from_args(args)
+        return 0
     benchmark.run_benchmarks(args.steps, args.repeats, args.episodes, training=not args.no_training)
     return 0
 

@@ -233,9 +233,16 @@ def _plan_independent_labs_cached(spec: LabSpec, snap_to_grid: bool) -> ILPlan:
         notes.append(f"intermediate stage boundaries snapped to the epoch grid ({spec.epoch})")
     labs: tuple[LabSchedule, ...] = ()
     lp = -math.inf
+    cache: dict[int, LabSchedule] = {}  # n // k takes O(sqrt(n)) values: each lab plan once
+
+    def new_lab(count: int) -> LabSchedule:
+        if count not in cache:
+            cache[count] = _new_lab(dist, 0.0, h, count, epoch)
+        return cache[count]
+
     for k in range(1, k_max + 1):
         q, rem = divmod(n, k)
-        big, small = _new_lab(dist, 0.0, h, q + 1, epoch), _new_lab(dist, 0.0, h, q, epoch)
+        big, small = new_lab(q + 1), new_lab(q)
         labs = (big,) * rem + (small,) * (k - rem)
         lp = float(sum(lab.log_safety for lab in labs))
         if lp >= log_p - _LOG_P_SLACK:
