@@ -190,7 +190,7 @@ def finish_probabilities(flat: np.ndarray, spec: LabSpec) -> tuple[np.ndarray, n
     """``(p_finish_now, p_finish_wait)`` per row of flat observations (features appended or not)."""
     x = np.asarray(flat, dtype=float)
     x = x.reshape(-1, x.shape[-1])
-    raw = 2 * spec.n_labs + 4
+    raw = LabFeatures.for_spec(spec).obs_width
     if x.shape[1] == raw + len(FEATURE_NAMES):
         feats = x[:, raw:]
     else:

@@ -136,7 +136,8 @@ class LoadedAgent:
         )
 
     def _flat(self, observation: Any) -> np.ndarray:
-        """The flat ``(batch, 2 l + 4)`` float32 form of a plain env observation, checked."""
+        """The flat ``(batch, obs_width)`` float32 form of a plain env observation, checked
+        (``2 l + 4``, or ``3 l + 4`` when labs differ)."""
         nl = self.spec.n_labs
         if isinstance(observation, dict) and np.shape(observation["busy"])[-1:] != (nl,):
             raise ValueError(
@@ -144,11 +145,12 @@ class LoadedAgent:
                 f"(n_labs={nl} of the agent's spec)"
             )
         flat = flat_observation(observation, nl)
-        raw_width = 2 * nl + 4
+        raw_width = LabFeatures.for_spec(self.spec).obs_width
         if flat.shape[1] != raw_width:
+            layout = "3 * n_labs + 4 (labs that differ)" if raw_width != 2 * nl + 4 else "2 * n_labs + 4"
             raise ValueError(
                 f"observation has width {flat.shape[1]}; expected the env's flat observation of "
-                f"width 2 * n_labs + 4 = {raw_width} (or its Dict form)"
+                f"width {layout} = {raw_width} (or its Dict form)"
             )
         return flat
 
@@ -171,7 +173,7 @@ class LoadedAgent:
         nl, n = self.spec.n_labs, self.spec.n_experiments
         flat = self._flat(observation)
         free = nl - (flat[:, :nl] > 0.5).sum(axis=1)
-        unstarted = n - np.rint(flat[:, 2 * nl + 3].astype(float) * n).astype(np.int64)
+        unstarted = n - np.rint(flat[:, -1].astype(float) * n).astype(np.int64)  # started / n: last column
         return np.arange(nl + 1)[None, :] <= np.minimum(free, unstarted)[:, None]
 
     def predict(

@@ -105,8 +105,16 @@ def _overrides_key(hyperparams: Mapping[str, Any] | Iterable[str] | None, key: s
     return any(str(item).partition("=")[0].strip() == key for item in hyperparams or ())
 
 
-def _training_vec_env(params: dict[str, Any], explicit: bool, verbose: int) -> str:
-    """``params["vec_env"]`` (default native); regret mode moves an implicit native to dummy.
+#: Most single envs that regret mode trains on when it moves the native entry to ``dummy``
+#: (each one runs a Gaussian process; the native entry's hundreds of envs are for NumPy batches).
+REGRET_MAX_ENVS = 64
+
+
+def _training_vec_env(
+    params: dict[str, Any], explicit: bool, verbose: int, explicit_envs: bool = False
+) -> str:
+    """``params["vec_env"]`` (default native); regret mode moves an implicit native to dummy, with
+    at most :data:`REGRET_MAX_ENVS` envs unless ``n_envs`` was given explicitly.
 
     Raises:
         ValueError: native asked for explicitly (``vec_env`` argument or override) in regret mode.
@@ -118,10 +126,14 @@ def _training_vec_env(params: dict[str, Any], explicit: bool, verbose: int) -> s
                 "vec_env='native' has no regret mode (reward='regret'): use vec_env 'dummy' or 'subproc'"
             )
         params["vec_env"] = "dummy"
+        capped = not explicit_envs and int(params.get("n_envs", 1)) > REGRET_MAX_ENVS
+        if capped:
+            params["n_envs"] = REGRET_MAX_ENVS
         if verbose:
             print(
                 "note: regret mode trains on vec_env=dummy (SB3's DummyVecEnv of single envs): "
-                "the native vector env has no regret mode",
+                "the native vector env has no regret mode"
+                + (f"; n_envs={REGRET_MAX_ENVS} (set n_envs to change it)" if capped else ""),
                 file=sys.stderr,
             )
     return params["vec_env"]
@@ -161,7 +173,7 @@ def resolve_config(
     if vec_env is not None:
         params["vec_env"] = check_choice("vec_env", vec_env, VEC_ENV_KINDS)
     explicit = vec_env is not None or _overrides_key(hyperparams, "vec_env")
-    vec_env = _training_vec_env(params, explicit, verbose)
+    vec_env = _training_vec_env(params, explicit, verbose, _overrides_key(hyperparams, "n_envs"))
     if time_limit_minutes is not None:
         check_real("time_limit_minutes", time_limit_minutes, 0.0, low_open=True)
     check_int("eval_freq", eval_freq, 0)

@@ -161,7 +161,7 @@ class LabsVecEnv(VecEnv):
     def _obs(self, flat: np.ndarray) -> np.ndarray:
         if self._features is None:
             return flat
-        return np.concatenate([flat, self._features.batch(flat)], axis=1).astype(np.float32)
+        return np.concatenate([flat, self._features.batch(flat)], axis=1, dtype=np.float32)
 
     def _get_indices(self, indices: VecEnvIndices) -> Sequence[int]:
         if indices is None:

@@ -47,7 +47,7 @@ class BaselinePolicy(ABC):
     def __init__(self, spec: LabSpec, *, seed: int | None = None) -> None:
         if not isinstance(spec, LabSpec):
             raise TypeError(f"spec must be a labsched.LabSpec, got {type(spec).__name__}")
-        self.spec = spec
+        self.spec = spec.scheduler_view  # with known_durations=False: the first guess, not the law
         self.seed = None if seed is None else check_int("seed", seed, 0)
         self.rng = np.random.default_rng(self.seed)
         self._memory: dict[int, Any] = {}

@@ -8,8 +8,10 @@ Run ``python -m labsched.evaluation.benchmark`` (or ``labsched benchmark``). It 
 * episodes per second of the batched NumPy simulator for 10,000 episodes of "keep k labs
   busy", beside a Python loop over episodes of the environment itself;
 * the native vector environment (N = 1,024) beside Gymnasium's native CartPole vector env and
-  the single env, its memory at N = 16,384, and MaskablePPO training steps/s on it beside the
-  former default (8 single envs in ``DummyVecEnv``);
+  the single env (ratios on wall-clock and on process CPU time), its memory at N = 16,384, and
+  MaskablePPO training steps/s (the full learn loop) with the shipped hyperparameters on it
+  beside the former default (8 single envs in ``DummyVecEnv``), with issue 11's targets
+  (:mod:`labsched.evaluation.vector_benchmark`, which runs this part alone);
 * decision and episode times of policy switching;
 * regret mode: GP update + SelectBatch time per started experiment for each selector at d = 3
   and d = 6, and the time of a whole regret-mode episode.
@@ -135,7 +137,7 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> argparse.Argumen
     parser.add_argument(
         "--no-training",
         action="store_true",
-        help="skip the training-throughput comparison (about a minute; needs the rl extra)",
+        help="skip the training-throughput comparison (one to three minutes; needs the rl extra)",
     )
     return add_scale_arguments(parser)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from labsched.envs.labs.random_spec_env import RANDOM_ID
+from labsched.envs.labs.suite import ENTRY_POINT, suite_envs
+
 CONCURRENT_LABS_ID = "labsched/ConcurrentLabs-v0"
 EXPERIMENT_QUEUE_ID = "labsched/ExperimentQueue-v0"
 
@@ -12,6 +15,7 @@ _VECTOR_ENTRY_POINTS = {CONCURRENT_LABS_ID: "labsched.envs.labs.vector_env:make_
 _ENVS = {
     CONCURRENT_LABS_ID: "labsched.envs.labs.concurrent_labs:ConcurrentLabsEnv",
     EXPERIMENT_QUEUE_ID: "labsched.envs.queue.experiment_queue:ExperimentQueueEnv",
+    RANDOM_ID: "labsched.envs.labs.random_spec_env:RandomSpecEnv",
 }
 
 
@@ -23,5 +27,24 @@ def register_envs() -> None:
                 id=env_id,
                 entry_point=entry_point,
                 vector_entry_point=_VECTOR_ENTRY_POINTS.get(env_id),
+                disable_env_checker=False,
+            )
+    register_suite()
+
+
+def register_suite() -> None:
+    """Register the benchmark suite's ids (``labsched.envs.labs.suite``) once.
+
+    An entry that needs an env option this version lacks is skipped (its
+    ``unavailable_reason()`` says why); the native vector env serves the entries whose options are
+    all spec fields.
+    """
+    for entry in suite_envs(available_only=True):
+        if entry.id not in gym.registry:
+            gym.register(
+                id=entry.id,
+                entry_point=ENTRY_POINT,
+                vector_entry_point=_VECTOR_ENTRY_POINTS[CONCURRENT_LABS_ID] if entry.vectorizable else None,
+                kwargs=entry.kwargs,
                 disable_env_checker=False,
             )

@@ -15,6 +15,7 @@ from _envtools import all_busy, assert_same_trajectory, keep_busy, run_episode
 
 import labsched
 from labsched import CONCURRENT_LABS_ID, ConcurrentLabsEnv, ExperimentRecord, LabSpec
+from labsched.envs.labs.suite import suite_envs
 
 # Checker warnings that do not indicate a problem with the environment.
 BENIGN_WARNINGS = ("Not able to test alternative render modes",)
@@ -35,7 +36,11 @@ def test_import_registers_env():
     labsched.register_envs()
     assert gym.registry[CONCURRENT_LABS_ID] is entry
     ours = sorted(k for k in gym.registry if k.startswith("labsched/"))
-    assert ours == ["labsched/ConcurrentLabs-v0", "labsched/ExperimentQueue-v0"]
+    suite = [e.id for e in suite_envs(available_only=True)]
+    assert len(suite) == 8
+    assert ours == sorted(
+        ["labsched/ConcurrentLabs-v0", "labsched/ExperimentQueue-v0", "labsched/Random-v0", *suite]
+    )
 
 
 def test_make_default_and_with_spec():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import warnings
 
 import gymnasium as gym
@@ -13,9 +14,11 @@ from _envtools import PROPERTY_SETTINGS, assert_same_trajectory
 from hypothesis import given
 from hypothesis import strategies as st
 
+from labsched.envs.queue import generation
 from labsched.envs.queue.experiment_queue import DeploymentRecord, ExperimentQueueEnv, QueueEnvConfig
 from labsched.envs.queue.features import cached_dataset
 from labsched.envs.queue.search_world import QueueWorldSpec
+from labsched.envs.queue.significance import fast_verdicts
 
 SPEC = QueueWorldSpec(n_queries=150, docs_per_query=12, log_sessions=5_000, n_experiments=24)
 AB_SPEC = QueueWorldSpec(
@@ -60,7 +63,12 @@ CONFIGS = [
     {"exploration_interactions": 5_000},
     {"exploration_interactions": 5_000, "flatten": True, "arrivals_per_budget": 3.0},
     {"deployment_interactions": 50_000, "budget": 150_000, "outcome": "bootstrap"},
-    {"outcome": "dataset", "normalize_features": False, "queue_size": 3},
+    {
+        "outcome": "dataset",
+        "normalize_features": False,
+        "queue_size": 3,
+        "deployment_interactions": "experiment",
+    },
 ]
 
 
@@ -93,7 +101,12 @@ def test_spaces_and_defaults():
     assert env.action_space == gym.spaces.Discrete(6)
     assert env.observation_space["features"].shape == (6, 60)
     assert set(env.observation_space.spaces) == {"budget", "cost", "features", "valid"}
-    assert env.budget == int(3 * np.median(ds.interactions))
+    # The paper's setting by default: 10^5 sessions per deployment, T = 3 * 10^5 (Table 4).
+    assert (env.deployment_interactions, env.budget, env.cost_mode) == (100_000, 300_000, "equal")
+    own = make(deployment_interactions="experiment")
+    assert own.deployment_interactions is None and own.cost_mode == "experiment"
+    assert own.budget == int(3 * np.median(ds.interactions))
+    assert make(deployment_interactions=None).cost_mode == "experiment"  # None: the old spelling
     assert ds is cached_dataset(SPEC, 0)  # the fixed pool is shared and seeded by pool_seed
     assert make(pool_seed=1).dataset is not ds
     env = make(exploration_interactions=1_000, flatten=True)
@@ -102,6 +115,7 @@ def test_spaces_and_defaults():
     assert env.observation_space.dtype == np.float32
     ab = ExperimentQueueEnv(AB_SPEC, max_queue=3)
     assert ab.observation_space["features"].shape == (3, 56)
+    assert (ab.deployment_interactions, ab.budget) == (2_000_000, 4_000_000)  # Table 5
 
 
 def test_gym_make_with_wrappers_has_no_warnings():
@@ -144,6 +158,7 @@ def configs(draw):
         kwargs["deployment_interactions"] = 30_000
         kwargs["budget"] = draw(st.sampled_from([30_000, 75_000, 200_000]))
     else:
+        kwargs["deployment_interactions"] = "experiment"
         kwargs["budget"] = draw(
             st.sampled_from([int(costs.min()), int(np.median(costs)), int(4 * np.median(costs))])
         )
@@ -295,7 +310,7 @@ def test_return_is_q_of_the_deployed_schedule_and_oracle_beats_random():
 
 
 def test_outcome_modes():
-    env = make(outcome="dataset", max_queue=24)
+    env = make(outcome="dataset", max_queue=24, deployment_interactions="experiment")
     env.reset(seed=0)
     success, stat = env.episode_outcomes
     np.testing.assert_array_equal(success, env.dataset.success)
@@ -332,6 +347,7 @@ def test_arrivals_fill_free_slots():
         queue_size=1,
         arrivals_per_budget=50.0,
         budget=int(8 * np.median(cached_dataset(SPEC, 0).interactions)),
+        deployment_interactions="experiment",
     )
     _, info = env.reset(seed=0)
     assert (info["queue"] >= 0).sum() == 1
@@ -354,7 +370,7 @@ def test_reset_order_option_and_guarantee():
     costs = env.dataset.interactions
     cheap = int(np.argmin(costs))
     expensive = [int(i) for i in np.argsort(costs)[::-1][:3]]
-    env = make(max_queue=3, budget=int(costs.min()))
+    env = make(max_queue=3, budget=int(costs.min()), deployment_interactions="experiment")
     _, info = env.reset(seed=0, options={"order": [*expensive, cheap]})
     assert info["queue"].tolist() == [expensive[0], expensive[1], cheap]
     assert info["action_mask"].tolist() == [False, False, True]
@@ -464,3 +480,41 @@ def test_maskable_ppo_runs():
         obs, info = env.reset(seed=0)
         action, _ = model.predict(obs, action_masks=env.action_masks())
         assert info["action_mask"][int(action)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Speed: the reset fast path and the generation message
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", [SPEC, AB_SPEC], ids=["interleaving", "ab"])
+@pytest.mark.parametrize("source", ["model", "bootstrap"])
+def test_fast_verdicts_equal_the_full_outcome_records(spec, source):
+    """The env's reset draws the same counts and reaches the same verdicts as
+    ExperimentDataset.sample_outcomes (the sign / z tests), for any sizes."""
+    ds = cached_dataset(spec, 0)
+    for n in (np.full(len(ds), 1), np.full(len(ds), 2_000), np.asarray(ds.interactions)):
+        for seed in range(5):
+            ref = ds.sample_outcomes(n, np.random.default_rng(seed), source=source)
+            success, stat = fast_verdicts(
+                ds.experiment_type, ds.session_law(source), n, np.random.default_rng(seed), 0.05
+            )
+            np.testing.assert_array_equal(success, np.asarray(ref.success, dtype=bool))
+            np.testing.assert_allclose(stat, np.asarray(ref.statistic, dtype=float), rtol=0, atol=1e-15)
+
+
+def test_slow_world_generation_says_so(capsys, monkeypatch):
+    real = generation.generate_dataset
+
+    def slow(*args, **kwargs):
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generation, "SLOW_GENERATION_SECONDS", 0.05)
+    monkeypatch.setattr(generation, "generate_dataset", slow)
+    generation.cached_dataset(SPEC.replace(n_experiments=6), 1234)
+    err = capsys.readouterr().err
+    assert "generating the synthetic interleaving experiment world (dataset seed 1234)" in err
+    assert "world generated in" in err
+    generation.cached_dataset(SPEC.replace(n_experiments=6), 1234)  # cached: silent
+    assert capsys.readouterr().err == ""

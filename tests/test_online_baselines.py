@@ -198,6 +198,9 @@ def test_every_registered_baseline_has_a_docstring_and_name():
         "ps-calibrated",
         "keep-busy-calibrated",
         "clairvoyant",
+        "ps-estimated",
+        "onmel-estimated",
+        "keep-busy-estimated",
     }
     for name, cls in baselines.BASELINES.items():
         assert cls.name == name and (cls.__doc__ or "").strip()

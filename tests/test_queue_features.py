@@ -43,10 +43,16 @@ def dataset() -> ExperimentDataset:
 
 @pytest.fixture(scope="module")
 def natural() -> ExperimentDataset:
-    """Labels as the model produces them (no success quota), more experiments."""
-    return generate_dataset(
-        SMALL.replace(fix_success_count=False, n_experiments=80), rng=np.random.default_rng(12)
-    )
+    """Labels as the model produces them (no success quota), more experiments; every change is
+    visible to the features (no hidden effects), so their signs can be checked."""
+    spec = SMALL.replace(fix_success_count=False, n_experiments=80, hidden_effect_sd=0.0, effect_sd=0.05)
+    return generate_dataset(spec, rng=np.random.default_rng(12))
+
+
+@pytest.fixture(scope="module")
+def sdbn_dataset() -> ExperimentDataset:
+    """A world whose users are the features' own sDBN (``user_model="sdbn"``)."""
+    return generate_dataset(SMALL.replace(user_model="sdbn"), rng=np.random.default_rng(11))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,9 +164,10 @@ def test_algorithm_3_hand_values():
     assert expected_click_difference(a, s, teams, 1, weights=[1.0, 0.0]) == pytest.approx(-0.5)
 
 
-def test_algorithm_3_with_true_parameters_is_the_expected_credit_difference(dataset):
-    """At the full cut-off with the true click model, Algorithm 3 is the expected credited-click
-    difference of the interleaved session, which the simulator estimates."""
+def test_algorithm_3_with_true_parameters_is_the_expected_credit_difference(sdbn_dataset):
+    """At the full cut-off with the true click model (sDBN users), Algorithm 3 is the expected
+    credited-click difference of the interleaved session, which the simulator estimates."""
+    dataset = sdbn_dataset
     world = dataset.world
     rng = np.random.default_rng(1)
     i = int(np.argmax(np.abs(dataset.effect)))
@@ -396,9 +403,24 @@ def test_exact_probabilities_of_dataset_match_outcome_distribution(dataset):
     i = 1
     tab = world.interleaving_table(dataset.candidates[i].ranking)
     q = tab.queries[:, None, None]
-    per = interleaving_outcome_distribution(
+    per = world.user_model.outcome_distribution(
         world.attractiveness[q, tab.docs], world.satisfaction[q, tab.docs], tab.credit_teams
     ).mean(axis=1)
     w = world.query_weight
     expected = np.array([0.0, 0.0, 1.0]) * (1 - w[tab.queries].sum()) + w[tab.queries] @ per
     np.testing.assert_allclose(dataset.session_probs[i], expected / expected.sum(), atol=1e-12)
+
+
+def test_sdbn_world_law_is_the_plain_sdbn_dynamic_programme(sdbn_dataset):
+    """With ``user_model="sdbn"`` the stored session law is the sDBN's (no abandonment)."""
+    world = sdbn_dataset.world
+    assert world.user_model.is_sdbn
+    i = 2
+    tab = world.interleaving_table(sdbn_dataset.candidates[i].ranking)
+    q = tab.queries[:, None, None]
+    per = interleaving_outcome_distribution(
+        world.attractiveness[q, tab.docs], world.satisfaction[q, tab.docs], tab.credit_teams
+    ).mean(axis=1)
+    w = world.query_weight
+    expected = np.array([0.0, 0.0, 1.0]) * (1 - w[tab.queries].sum()) + w[tab.queries] @ per
+    np.testing.assert_allclose(sdbn_dataset.session_probs[i], expected / expected.sum(), atol=1e-12)

@@ -46,6 +46,8 @@ from labsched.evaluation.queue.protocol import (
     wilcoxon_p,
     write_rows_csv,
 )
+from labsched.evaluation.queue.runner import ProtocolResult
+from labsched.evaluation.queue.worlds import across_worlds, findings, worlds_markdown
 
 SMALL = QueueWorldSpec(n_queries=150, docs_per_query=12, log_sessions=5_000, n_experiments=40)
 
@@ -264,6 +266,7 @@ def test_cli_queue_eval_quick(tmp_path, capsys):
 
     out = tmp_path / "q"
     args = ["queue-eval", "--quick", "--datasets", "ab", "--splits", "2", "--bootstrap", "10"]
+    args += ["--worlds", "1"]
     rc = main([*args, "--out", str(out), "--jobs", "1", "--no-plot"])
     assert rc == 0
     assert (out / "tables.md").exists() and (out / "results.csv").exists() and (out / "wilcoxon.csv").exists()
@@ -346,3 +349,58 @@ def test_train_queue_agent_and_compare_on_shared_episodes(tmp_path):
     assert rows[2].train_mean >= max(r.train_mean for r in rows[:2])
     md = agent_markdown(rows, agent)
     assert "| upper_bound |" in md and "256 steps" in md
+
+
+# ----------------------------------------------------------------------------------------------
+# Several worlds
+# ----------------------------------------------------------------------------------------------
+
+
+def _fake_result(seed: int, values: dict[str, float], noise: float = 0.01):
+    """A ProtocolResult of the quick A/B configuration whose per-split Q values (T = 4e6, k = 2)
+    are ``values[scheduler] (+ explore fraction)`` plus small noise."""
+    cfg = paper_config("ab", quick=True, n_splits=12, dataset_seed=seed)
+    rng = np.random.default_rng(seed)
+    cells, rows = [], []
+    for f in (0.0, *cfg.explore_fractions):
+        names = (*cfg.baselines, *cfg.learned) if f == 0.0 else ("explore", *cfg.learned)
+        for name in names:
+            base = values.get(name, 0.5) + (f if name == "explore" else -f if name in cfg.learned else 0.0)
+            cells.append(("q", 4_000_000, 2, f, name))
+            rows.append(base + noise * rng.standard_normal(cfg.n_splits))
+    return ProtocolResult(cfg, cells, np.array(rows), 4, np.ones(cfg.n_splits, dtype=int), 0.0)
+
+
+def test_across_worlds_and_findings():
+    good = {"random": 0.4, "dcg": 0.6, "err": 0.55, "lr": 0.8, "svm": 0.7, "lgbm": 0.75, "pgbm": 0.7}
+    flat = dict.fromkeys(good, 0.5)
+    results = {0: _fake_result(0, good), 1: _fake_result(1, good), 2: _fake_result(2, flat)}
+    rows = across_worlds(results)
+    lr = next(r for r in rows if r.scheduler == "lr" and r.fraction == 0.0)
+    assert lr.n_worlds == 3
+    assert lr.mean == pytest.approx((0.8 + 0.8 + 0.5) / 3, abs=0.01)
+    assert lr.min_world == pytest.approx(0.5, abs=0.01) and lr.max_world == pytest.approx(0.8, abs=0.01)
+    assert lr.sd_worlds == pytest.approx(np.std([0.8, 0.8, 0.5], ddof=1), abs=0.01)
+    found = findings(results)
+    by = {(r.finding, r.dataset_seed): r for r in found}
+    for seed in (0, 1):  # learned (LR 0.8) > best single feature (DCG 0.6) > random (0.4)
+        assert by[("learned > single feature", seed)].holds
+        assert by[("learned > single feature", seed)].left == "LR"
+        assert by[("single feature > random", seed)].holds
+        assert by[("exploration helps Explore", seed)].holds  # +f for explore
+        assert by[("exploration hurts learned", seed)].holds  # -f for learned
+    assert not by[("learned > single feature", 2)].holds  # all equal: no significant difference
+    md = worlds_markdown(rows, found)
+    assert "| ab | learned > single feature | 2/3 | holds |" in md
+    assert "mean ± sd across 3 worlds" in md
+
+
+@pytest.mark.slow
+def test_queue_eval_over_two_worlds_writes_the_world_tables(tmp_path):
+    res = queue_eval(tmp_path, ["ab"], quick=True, n_worlds=2, n_jobs=1, plot=False, progress=False)
+    assert set(res.world_results["ab"]) == {0, 1}
+    assert res.worlds and all(r.n_worlds == 2 for r in res.worlds)
+    assert {r.dataset_seed for r in res.findings} == {0, 1}
+    for name in ("worlds.md", "worlds.csv", "findings.csv"):
+        assert (tmp_path / name) in res.files and (tmp_path / name).stat().st_size > 0
+    assert "Across worlds" in res.markdown

@@ -3,6 +3,8 @@ references, the learners' mechanics and reproducibility."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -214,6 +216,53 @@ def test_upper_bound_in_env_gets_every_success_that_fits(train):
         assert {r.experiment for r in env.schedule} <= set(queued.tolist())
         assert q == min(3, int(success[queued].sum()))  # equal costs: optimal
         assert q >= _episode(env, rnd, seed)[0]
+
+
+@pytest.mark.parametrize("costs", ["equal", "experiment"])
+def test_episode_upper_bound_bounds_every_scheduler_and_upper_bound_reaches_it(costs, train):
+    """The true best schedule (cheapest successes first) is >= every scheduler on every episode,
+    and the upper_bound scheduler reaches it, with equal (the default) or unequal costs."""
+    kw = {} if costs == "equal" else {"deployment_interactions": "experiment"}
+    env = ExperimentQueueEnv(SPEC, max_queue=6, **kw)
+    assert env.cost_mode == costs
+    names = ("random", "dcg", "err", "cm", "lr", "oracle")
+    scheds = {n: _build(n, train).attach(env) for n in names}
+    ub = make_queue_scheduler("upper_bound", seed=0).attach(env)
+    for seed in range(10):
+        _, info = env.reset(seed=seed)
+        queued = info["queue"][info["queue"] >= 0]
+        success, _ = env.episode_outcomes
+        bound = env.episode_upper_bound
+        # brute force: the largest set of queued successes whose costs fit the budget
+        wins = [int(e) for e in queued if success[e]]
+        best = max(
+            (
+                len(c)
+                for r in range(len(wins) + 1)
+                for c in itertools.combinations(wins, r)
+                if sum(int(env._costs[e]) for e in c) <= env.budget
+            ),
+            default=0,
+        )
+        assert bound == best
+        assert _episode(env, ub, seed)[0] == bound
+        for name, sched in scheds.items():
+            assert _episode(env, sched, seed)[0] <= bound, name
+
+
+def test_oracle_ranks_by_probability_per_cost_and_upper_bound_takes_cheap_successes():
+    view = QueueView(
+        features=np.zeros((4, 60)),
+        true_statistic=[0.1, 0.3, -0.2, 0.2],
+        true_success=[True, False, True, True],
+        true_probability=[0.8, 0.1, 0.6, 0.3],
+        costs=[4.0, 1.0, 2.0, 1.0],
+    )
+    # P / cost = 0.2, 0.1, 0.3, 0.3 (tie between 2 and 3 broken at random)
+    assert list(make_queue_scheduler("oracle", seed=0).rank(view))[2:] == [0, 1]
+    assert set(list(make_queue_scheduler("oracle", seed=0).rank(view))[:2]) == {2, 3}
+    # successes cheapest first (3: cost 1, 2: cost 2, 0: cost 4), then the failure
+    assert list(make_queue_scheduler("upper_bound").rank(view)) == [3, 2, 0, 1]
 
 
 def test_upper_bound_and_oracle_rank_by_the_truth():

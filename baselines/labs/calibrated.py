@@ -42,6 +42,9 @@ policy do), so all ``k`` are estimated on ``n_simulations`` common draws and the
 (Wilson one-sided lower bound >= ``p``) with the largest mean CPE is kept. This is OnMEL with a
 lower confidence bound instead of a point estimate and "largest CPE" instead of "fewest labs"
 (the same ``k`` whenever CPE falls with ``k``), so no separate calibrated OnMEL is registered.
+With failures, "complete" means every experiment ended by ``h`` (completed or failed, the
+environment's ``cost`` 0); with heterogeneous labs keep-``k``-busy runs on the ``k`` labs fastest
+in expectation (the simulation follows the environment's laws, speeds and failures).
 """
 
 from __future__ import annotations
@@ -135,7 +138,8 @@ def _run_ps(spec: LabSpec, q: float, seeds: range, options: dict[str, Any]) -> t
     for j, s in enumerate(seeds):
         ep = play_episode(ps, env, seed=s)
         cpe[j] = ep.total_reward
-        done[j] = ep.info["completed"] >= spec.n_experiments
+        # Every experiment ended by h (with failures, completed or failed: cost 0).
+        done[j] = ep.info["completed"] + ep.info.get("failed", 0) >= spec.n_experiments
     return cpe, done
 
 
@@ -179,6 +183,10 @@ def calibrate_policy_switching(
         "completion_decisions": bool(completion_decisions),
         "ps_seed": _check_count("ps_seed", ps_seed, 0),
     }
+    if spec.has_failures or spec.heterogeneous:
+        # Completion counts failed experiments as ended, and PS simulates the labs' own draws
+        # (labsched.baselines.labs.ps_lab_draws): a cache key apart from earlier calibrations.
+        opts["lab_rules"] = "per-lab draws, ended"
     return cached_calibration("ps-calibrated", spec, opts, cache, _calibrate_ps)
 
 
@@ -264,10 +272,16 @@ def calibrate_keep_busy(
 def _calibrate_keep_busy(spec: LabSpec, opts: dict[str, Any]) -> Calibration:
     n_sim, alpha = opts["n_simulations"], opts["alpha"]
     rng = np.random.default_rng(CALIBRATION_SEED)
-    durations = np.asarray(spec.duration.sample(rng, (n_sim, spec.n_experiments)), dtype=float)
+    shared = spec.lab_durations is None  # one law: every k replays the same durations
+    durations = None
+    if shared:
+        durations = np.asarray(spec.duration.sample(rng, (n_sim, spec.n_experiments)), dtype=float)
     points = []
     for k in range(1, spec.n_labs + 1):
-        out = simulate_keep_busy(spec, k, n_sim, rng, durations=durations)
+        # Labs with different laws draw quantiles: every k from the same stream (the same
+        # quantiles, common random numbers), as the simulation draws them itself.
+        rng_k = rng if shared else np.random.default_rng(CALIBRATION_SEED)
+        out = simulate_keep_busy(spec, k, n_sim, rng_k, durations=durations)
         points.append(
             _point(k, np.asarray(out.cpe, dtype=float), out.all_completed(spec.n_experiments), alpha)
         )

@@ -235,7 +235,10 @@ def clairvoyant_cpe(
     search = _Search(spec, d, bool(decide_on_completion), max_states)
     try:
         value = search.value(0.0, 1, 0, 0, ())
-    except _Budget:
+    except (_Budget, RecursionError):
+        # RecursionError: the search recurses once per decision point (about h / epoch + n
+        # deep), past Python's recursion limit on fine grids (epoch <= 0.01 at h = 5): too large
+        # for the exact search, like a state budget exceeded.
         return ClairvoyantResult(clairvoyant_bound(spec, d), False, (), len(search.memo))
     return ClairvoyantResult(float(value), True, search.actions(), len(search.memo))
 
@@ -246,7 +249,9 @@ class Clairvoyant(BaselinePolicy):
     Each episode it replays the exact optimal schedule of :func:`clairvoyant_cpe`, so it needs
     the episode's durations: give ``env=`` (its ``_durations`` are read at the start of every
     episode) or call :meth:`set_durations` before each episode. For problems too large for the
-    exact search it raises: use :func:`clairvoyant_cpe`, whose value is then a proven bound.
+    exact search (more than ``max_states`` states, or a decision grid too fine for the recursive
+    search, e.g. ``epoch <= 0.01`` at ``h = 5``) it raises ``RuntimeError``: use
+    :func:`clairvoyant_cpe`, whose value is then a proven bound.
 
     Args:
         spec: the problem.
@@ -283,7 +288,8 @@ class Clairvoyant(BaselinePolicy):
         )
         if not res.exact:
             raise RuntimeError(
-                f"the exact clairvoyant search exceeded max_states={self.max_states} for this spec; "
+                f"the exact clairvoyant search exceeded max_states={self.max_states} (or Python's "
+                f"recursion limit: {len(decision_grid(self.spec))} decision points) for this spec; "
                 "only the proven bound clairvoyant_cpe(...).value is available"
             )
         self.result = res

@@ -35,8 +35,9 @@ class _VirtualLab:
 class ScheduleTracker:
     """Replays an :class:`ILPlan` in the environment, tracking virtual labs from observations.
 
-    The environment starts ``k`` experiments in the lowest-numbered free labs, so the tracker
-    knows which physical lab each of its starts went to; a physical lab that was busy and is now
+    The environment starts ``k`` experiments in the free labs fastest in expectation (the
+    lowest-numbered when labs are equal; ``lab_order``), so the tracker knows which physical
+    lab each of its starts went to; a physical lab that was busy and is now
     idle has finished its experiment (only the agent starts experiments). The completion time is
     taken to be the time it is first observed, which is exact when the environment adds a
     decision point at every completion (``decide_on_completion=True``, its default).
@@ -46,10 +47,18 @@ class ScheduleTracker:
         running_phys: physical lab of each running experiment, indexed like the
             ``running_elapsed`` given to the planner (empty for an offline plan).
         epoch: the decision interval (used for time tolerances).
+        lab_order: the labs fastest first (``LabSpec.lab_order``; default: index order).
     """
 
-    def __init__(self, plan: ILPlan, running_phys: Sequence[int], epoch: float) -> None:
+    def __init__(
+        self,
+        plan: ILPlan,
+        running_phys: Sequence[int],
+        epoch: float,
+        lab_order: Sequence[int] | None = None,
+    ) -> None:
         self.plan = plan
+        self.lab_order = None if lab_order is None else [int(i) for i in lab_order]
         self.tol = 1e-4 * epoch
         self.labs: list[_VirtualLab] = []
         t0 = plan.start_time
@@ -84,7 +93,10 @@ class ScheduleTracker:
     def start(self, time: float, busy: np.ndarray, count: int) -> int:
         """Start ``count`` due experiments; returns how many (the action to send)."""
         due = self.due(time)
-        free = [int(i) for i in np.flatnonzero(~np.asarray(busy, dtype=bool))]
+        if self.lab_order is None:
+            free = [int(i) for i in np.flatnonzero(~np.asarray(busy, dtype=bool))]
+        else:
+            free = [i for i in self.lab_order if not busy[i]]
         count = min(count, len(due), len(free))
         for v_idx, phys in zip(due[:count], free[:count], strict=True):
             v = self.labs[v_idx]

@@ -63,6 +63,7 @@ does not shift later stages (delays do not accumulate), while an overrun does (t
 from __future__ import annotations
 
 from labsched.baselines.base import BaselinePolicy, LabState
+from labsched.baselines.labs.domain import require_identical_labs
 from labsched.baselines.labs.il_plan import GRID_TOL as GRID_TOL
 from labsched.baselines.labs.il_plan import ILPlan, LabSchedule, grid_ceil, log_cond_cdf, stage_boundaries
 from labsched.baselines.labs.il_planner import plan_from_state, plan_independent_labs
@@ -90,6 +91,9 @@ class OfIL(BaselinePolicy):
     stage ``j - 1`` or when its experiment finishes, whichever is later, and the next experiment
     starts at the first decision point at or after that stage end.
 
+    Failures leave the plan defined (the paper's; see :mod:`~labsched.baselines.labs.domain`);
+    heterogeneous labs raise ``ValueError`` naming the baselines defined there.
+
     Args:
         spec: the problem.
         snap_to_grid: snap stage boundaries to the decision grid (default True: a boundary
@@ -107,6 +111,7 @@ class OfIL(BaselinePolicy):
     def __init__(self, spec: LabSpec, *, snap_to_grid: bool = True, seed: int | None = None) -> None:
         super().__init__(spec, seed=seed)
         self.snap_to_grid = bool(snap_to_grid)
+        require_identical_labs(spec, self.name)
         self.plan = plan_independent_labs(spec, snap_to_grid=self.snap_to_grid)
 
     def begin_episode(self, state: LabState) -> ScheduleTracker:

@@ -13,6 +13,7 @@ from labsched.baselines.labs.il_tables import CHUNK_ELEMENTS
 from labsched.envs._lib.validation import check_generator, check_int
 from labsched.envs.labs.durations import DurationModel
 from labsched.envs.labs.engine import time_tolerance
+from labsched.envs.labs.monte_carlo import simulate_keep_busy
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = [
@@ -82,6 +83,12 @@ def min_eager_labs(
     memory (not ``N x n``). If no ``k <= min(l, n)`` is safe, ``k = l`` is returned with ``safe=False`` (more
     labs than experiments change nothing).
 
+    Failures and heterogeneous labs: "complete" means that every experiment has *ended* by
+    ``h`` (completed or failed; the environment's ``cost`` is 0), and keep-``k``-busy runs on the
+    ``k`` labs fastest in expectation, where the environment puts its starts; the estimate is
+    then the engine's exact simulation (:func:`~labsched.envs.labs.monte_carlo.simulate_keep_busy`,
+    with the labs' laws, speeds and failures), and the search starts from the fastest lab's mean.
+
     Args:
         spec: the problem.
         n_simulations: Monte-Carlo sample size per ``k`` (standard error at most
@@ -112,7 +119,8 @@ def min_eager_labs(
         return LabCountEstimate(k, p, se, n_simulations, ok, dict(sorted(curve.items())))
 
     # Any k below n E[D] / h cannot finish on average; starting just below it saves work.
-    k0 = max(1, min(k_top, math.floor(n * spec.duration.mean / spec.horizon)))
+    fastest = min(spec.lab_mean_durations) if spec.heterogeneous else float(spec.duration.mean)
+    k0 = max(1, min(k_top, math.floor(n * fastest / spec.horizon)))
     if safe(k0):
         return estimate(k0, True)
     lo, step = k0, 1
@@ -152,6 +160,8 @@ def keep_busy_completion(spec: LabSpec, n_busy: int, n_simulations: int, seed: i
     n = spec.n_experiments
     k = check_int("n_busy", n_busy, 1)
     k = min(k, n)
+    if spec.heterogeneous or spec.has_failures:
+        return _engine_completion(spec, min(k, spec.n_labs), n_simulations, seed)
     h_tol = spec.horizon + time_tolerance(spec.horizon)
     j0 = min(n - k + 1, math.ceil(spec.horizon / spec.duration.mean) + 2)
     step = max(1, CHUNK_ELEMENTS // (k * j0))
@@ -160,6 +170,20 @@ def keep_busy_completion(spec: LabSpec, n_busy: int, n_simulations: int, seed: i
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k, c)))
         rows = min(step, n_simulations - lo)
         done += int(_all_complete(spec.duration, n, k, h_tol, rng, rows, j0).sum())
+    return done / n_simulations
+
+
+def _engine_completion(spec: LabSpec, k: int, n_simulations: int, seed: int) -> float:
+    """:func:`keep_busy_completion` by the engine's simulation (failures, heterogeneous labs):
+    the fraction of executions whose ``n`` experiments all end by ``h``, in chunks of bounded
+    memory, each from its own stream ``(seed, k, chunk)``."""
+    n = spec.n_experiments
+    step = max(1, CHUNK_ELEMENTS // (8 * n))
+    done = 0
+    for c, lo in enumerate(range(0, n_simulations, step)):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k, c)))
+        out = simulate_keep_busy(spec, k, min(step, n_simulations - lo), rng)
+        done += int(out.all_completed(n).sum())
     return done / n_simulations
 
 

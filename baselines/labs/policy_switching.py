@@ -36,6 +36,15 @@ Precise definitions used here:
   leaves experiments unfinished is penalised automatically); the prior counts of experiments
   already running are policy-independent and left out.
 
+**Failures and heterogeneous labs.** The generator is unchanged (its IL plans are made for
+``l`` identical labs with law ``spec.duration``), but the simulation that compares its policies
+follows the real labs (:mod:`labsched.baselines.labs.ps_lab_draws`): each simulated column
+draws from the law, speed and failure probability of the lab it stands for, and a failed
+experiment scores nothing and is no one's prior. "``i`` completions" of ``pi_i`` are ``i``
+running experiments that have *ended* (completed or failed), and a committed schedule's starts
+go to the fastest free labs, as the environment places them. So PS still picks, at every
+decision, the generated policy with the best simulated CPE on the real problem.
+
 Monte-Carlo (vectorised over simulations, :mod:`labsched.baselines.labs.il_simulation`): the
 residual times of the running experiments are drawn with ``sample_residual`` from their elapsed
 times and the durations of new experiments per (lab slot, stage); both are shared by all
@@ -90,6 +99,7 @@ from labsched.baselines.labs.il_batch_plan import batch_row_plan
 from labsched.baselines.labs.il_plan import GRID_TOL
 from labsched.baselines.labs.il_tables import grid_tables
 from labsched.baselines.labs.independent_lab import ILPlan, ScheduleTracker, snap_time
+from labsched.baselines.labs.ps_lab_draws import ColumnLabs, needs_lab_draws
 from labsched.baselines.labs.ps_simulation import plan_generator, simulate_candidates
 from labsched.envs._lib.validation import check_int
 from labsched.envs.labs.spec import LabSpec
@@ -124,7 +134,7 @@ class PSDecision:
 @dataclass
 class _Memory:
     kind: str = "none"  # "none" | "wait" | "commit"
-    target: int = 0  # completions at which a waiting policy makes its plan
+    target: int = 0  # ended experiments (completed or failed) at which a waiting policy plans
     tracker: ScheduleTracker | None = None
     history: list[PSDecision] = field(default_factory=list)
 
@@ -227,11 +237,18 @@ class PolicySwitching(BaselinePolicy):
         with_prev = memory.kind == "commit" and memory.tracker is not None and memory.tracker.remaining > 0
         labels = [f"pi{i}" for i in range(r + 1)] + (["prev"] if with_prev else [])
         incumbent = "prev" if with_prev else None
+        ended = state.started - state.running  # completed, or failed
         if memory.kind == "wait":
-            incumbent = f"pi{min(max(memory.target - state.completed, 0), r)}"
+            incumbent = f"pi{min(max(memory.target - ended, 0), r)}"
         n_sim = self.n_simulations if len(labels) > 1 else 0
         rng = self._rng(g0, state, el)
-        run_end = t + spec.duration.sample_residual(rng, np.broadcast_to(el, (n_sim, r)))
+        columns, run_fail = None, None
+        if needs_lab_draws(spec):
+            columns = ColumnLabs.at(spec, phys)
+            residual, run_fail = columns.running_draws(rng, el, n_sim)
+            run_end = t + residual
+        else:
+            run_end = t + spec.duration.sample_residual(rng, np.broadcast_to(el, (n_sim, r)))
 
         # Plan rows: row 0 is pi_0 (now, everything running); then pi_i for each simulation,
         # made at the first planning point at or after the i-th completion (row 1 + (i - 1) * E + e).
@@ -255,6 +272,8 @@ class PolicySwitching(BaselinePolicy):
                 fixed,
                 rng,
                 completion_decisions=self.completion_decisions,
+                columns=columns,
+                run_fail=run_fail,
             )
             estimates = tuple(float(v) for v in values)
             best = max(estimates)
@@ -264,13 +283,14 @@ class PolicySwitching(BaselinePolicy):
         else:
             choice, estimates = "pi0", (math.nan,)
         if choice == "pi0":
-            memory.kind, memory.tracker = "commit", ScheduleTracker(plan0, phys, spec.epoch)
+            order = spec.lab_order if spec.heterogeneous else None
+            memory.kind, memory.tracker = "commit", ScheduleTracker(plan0, phys, spec.epoch, order)
             action = memory.tracker.start(t, busy, min(plan0.n_new_labs, state.max_valid))
         elif choice == "prev":
             action = self._follow(state, t, memory)
         else:
             memory.kind, memory.tracker = "wait", None
-            memory.target = state.completed + int(choice[2:])
+            memory.target = ended + int(choice[2:])
             action = 0
         if self.keep_history:
             memory.history.append(PSDecision(t, tuple(labels), estimates, choice, action, plan0))

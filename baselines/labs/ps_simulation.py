@@ -28,6 +28,7 @@ from labsched.baselines.labs.il_batch_plan import (
 )
 from labsched.baselines.labs.il_replay import cpe_of_new, simulate_stages_by_stage, split_lengths_by_stage
 from labsched.baselines.labs.il_tables import CHUNK_ELEMENTS, RunningPlans, grid_tables
+from labsched.baselines.labs.ps_lab_draws import ColumnLabs
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["GeneratorPlans", "plan_generator", "simulate_candidates"]
@@ -186,6 +187,18 @@ def _fixed_layout(
     return ideal, comp, lens, np.broadcast_to(np.arange(width), (n_rows, width))
 
 
+def _draws_by_stage(
+    spec: LabSpec, columns: ColumnLabs | None, rng: np.random.Generator, shape: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(durations, fails)`` of the new experiments per (simulation, column, stage), stage axis
+    first; ``fails`` is ``None`` when nothing can fail."""
+    if columns is None:
+        return np.asarray(spec.duration.sample(rng, shape), dtype=float).transpose(2, 0, 1), None
+    durations, fails = columns.new_draws(rng, *shape)
+    return durations.transpose(2, 0, 1), None if fails is None else fails.transpose(2, 0, 1)
+
+
+# size: 8x lines, 35 of them the docstring: one chunked pass over the rows of every candidate.
 def simulate_candidates(
     spec: LabSpec,
     plan_spec: LabSpec,
@@ -197,6 +210,8 @@ def simulate_candidates(
     rng: np.random.Generator,
     *,
     completion_decisions: bool = True,
+    columns: ColumnLabs | None = None,
+    run_fail: np.ndarray | None = None,
 ) -> np.ndarray:
     """Mean simulated CPE of ``pi_0 .. pi_r`` (and of the committed schedule ``fixed``, last).
 
@@ -214,6 +229,9 @@ def simulate_candidates(
         fixed: per-column ideal stage end and stage lengths of the committed schedule, or None.
         rng: source of the new experiments' durations.
         completion_decisions: overruns restart at the completion (else at the next epoch).
+        columns: the physical lab of each column, for failing or heterogeneous labs
+            (:mod:`~labsched.baselines.labs.ps_lab_draws`; ``None``: ``spec.duration`` everywhere).
+        run_fail: ``(E, r)`` which running experiments fail (``None``: none).
     """
     run_end = gen.run_end
     n_sim, r = run_end.shape
@@ -235,8 +253,9 @@ def simulate_candidates(
     if fixed is not None:
         n_new = max(n_new, len(fixed[0]) - r)
         n_stage = max([n_stage, *(len(x) for x in fixed[1])])
-    durations = np.asarray(spec.duration.sample(rng, (n_sim, r + n_new, n_stage)), dtype=float)
-    by_stage = durations.transpose(2, 0, 1)
+    by_stage, fail_by_stage = _draws_by_stage(spec, columns, rng, (n_sim, r + n_new, n_stage))
+    # Failed experiments score nothing and are no one's prior: their ends are inf for CPE.
+    score_end = run_end if run_fail is None else np.where(run_fail, np.inf, run_end)
     cpe = np.zeros(n_cand * n_sim)
     step = max(1, CHUNK_ELEMENTS // ((r + n_new) * n_stage))
     for lo in range(0, rows.size, step):
@@ -255,9 +274,13 @@ def simulate_candidates(
             starts, ends = simulate_stages_by_stage(
                 spec, time, ideal, comp, lens, dur, completion_decisions=completion_decisions
             )
+            if fail_by_stage is not None:
+                ends = np.where(
+                    fail_by_stage[: lens.shape[0], sim[:, None], np.maximum(column, 0)], np.inf, ends
+                )
             starts = np.moveaxis(starts, 0, 1).reshape(part.size, -1)
             ends = np.moveaxis(ends, 0, 1).reshape(part.size, -1)
-            cpe[part] = cpe_of_new(spec, starts, ends, run_end[sim], completed, remaining)
+            cpe[part] = cpe_of_new(spec, starts, ends, score_end[sim], completed, remaining)
     cpe = cpe.reshape(n_cand, n_sim)
     if r:
         src_i = np.maximum.accumulate(np.where(dup, 0, np.arange(r)[:, None]), axis=0)

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from labsched.baselines.base import BaselinePolicy, LabState
+from labsched.baselines.labs.domain import require_identical_labs
 from labsched.baselines.labs.staged_grid import SnapMode as SnapMode
 from labsched.baselines.labs.staged_grid import plan_staged, snap_plan
 from labsched.baselines.labs.staged_plan import StagedPlan, max_prob_uniform, staged_cpe, uniform_sizes
@@ -90,6 +91,11 @@ class OfStaged(BaselinePolicy):
     132.80 and completion rate 0.998 vs 0.990; over 5000 paired episodes the CPE gain is
     0.066 +- 0.017. Grid planning is therefore the default.
 
+    Failures and heterogeneous labs: with failures the plan is the paper's (see
+    :mod:`~labsched.baselines.labs.domain`: failures do not change when experiments end);
+    heterogeneous labs raise ``ValueError`` naming the baselines defined there, unless an
+    explicit ``plan`` is given (a fixed schedule is replayed on any spec).
+
     Args:
         spec: the problem.
         snap_to_grid: plan on the decision grid (see above).
@@ -113,6 +119,7 @@ class OfStaged(BaselinePolicy):
         super().__init__(spec, seed=seed)
         self.snap_to_grid = bool(snap_to_grid)
         if plan is None:
+            require_identical_labs(spec, self.name)
             plan = plan_staged(spec, snap_to_grid=self.snap_to_grid)
         elif not isinstance(plan, StagedPlan):
             raise TypeError(f"plan must be a StagedPlan, got {type(plan).__name__}")

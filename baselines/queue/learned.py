@@ -1,6 +1,6 @@
-"""The learned queue schedulers (fitted on a training part of an ``ExperimentDataset``):
-pointwise L1 logistic regression and boosted trees, pairwise RankingSVM and pairwise boosted
-trees. scikit-learn (the ``queue`` extra) is imported when a model is fitted."""
+"""The learned queue schedulers (fitted on a training part of an ``ExperimentDataset``): their
+base class, pointwise L1 logistic regression and the pairwise RankingSVM (the boosted trees are
+in :mod:`.boosted`). scikit-learn (the ``queue`` extra) is imported when a model is fitted."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ from labsched.envs._lib.validation import check_real
 __all__ = [
     "DEFAULT_CS",
     "LearnedScheduler",
-    "PairwiseBoostedTrees",
-    "PointwiseBoostedTrees",
     "PointwiseLogistic",
     "RankingSVM",
 ]
@@ -70,6 +68,11 @@ class LearnedScheduler(QueueScheduler):
         self.fitted_ = _FitState(tuple(dataset.feature_names), exploration is not None, x.shape[0])
         self._fit(x, y, sigma)
         return self
+
+    def tuned_params(self) -> dict[str, Any]:
+        """Constructor options that refit this scheduler with its tuned hyperparameters and
+        without tuning again (empty: nothing to reuse)."""
+        return {}
 
     @abstractmethod
     def _fit(self, x: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> None:
@@ -133,6 +136,14 @@ def _lr_cv_kwargs() -> dict[str, Any]:
     return kw
 
 
+def _lr_l1_kwargs() -> dict[str, Any]:
+    """L1 keywords for ``LogisticRegression`` across scikit-learn versions."""
+    from sklearn.linear_model import LogisticRegression
+
+    param = inspect.signature(LogisticRegression.__init__).parameters.get("penalty")
+    return {"l1_ratio": 1.0} if param is not None and param.default == "deprecated" else {"penalty": "l1"}
+
+
 def _neg_log_loss(estimator: Any, x: np.ndarray, y: np.ndarray) -> float:
     """Mean log-likelihood of binary labels (scikit-learn's ``neg_log_loss``, without its
     input validation, which dominated the cross-validation's run time on these tiny folds)."""
@@ -156,6 +167,8 @@ class PointwiseLogistic(LearnedScheduler):
             number (scikit-learn's 1e-4..1e4 grid).
         cv: folds (the paper's ten; fewer if the minority class is smaller).
         solver: ``"liblinear"`` (default) or ``"saga"``.
+        C: a fixed ``C`` (no cross-validation: one fit), e.g. one chosen by an earlier fit's
+            cross-validation (:meth:`tuned_params`).
     """
 
     name = "lr"
@@ -168,6 +181,7 @@ class PointwiseLogistic(LearnedScheduler):
         cv: int = 10,
         solver: str = "liblinear",
         tol: float = 1e-3,
+        C: float | None = None,
         seed: int | None = None,
         **kw: Any,
     ) -> None:
@@ -175,6 +189,13 @@ class PointwiseLogistic(LearnedScheduler):
         if solver not in ("liblinear", "saga"):
             raise ValueError(f"solver must be 'liblinear' or 'saga', got {solver!r}")
         self.Cs, self.cv, self.solver, self.tol = Cs, int(cv), solver, float(tol)
+        self.C = None if C is None else check_real("C", C, 0.0, low_open=True)
+
+    def tuned_params(self) -> dict[str, Any]:
+        """``{"C": ...}``: the cross-validated ``C`` (empty without a cross-validated fit)."""
+        if self.C is not None or getattr(self, "model_", None) is None or not hasattr(self.model_, "C_"):
+            return {}
+        return {"C": float(np.asarray(self.model_.C_).reshape(-1)[0])}
 
     def _fit(self, x: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> None:
         from sklearn.linear_model import LogisticRegressionCV
@@ -186,6 +207,22 @@ class PointwiseLogistic(LearnedScheduler):
         self._const = None
         if minority < 2:
             self._const = float(y.mean())
+            return
+        if self.C is not None:
+            from sklearn.linear_model import LogisticRegression
+
+            model: Any = LogisticRegression(
+                C=self.C,
+                solver=self.solver,
+                tol=self.tol,
+                max_iter=2000 if self.solver == "saga" else 200,
+                random_state=self._random_state(),
+                **_lr_l1_kwargs(),
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(z, y.astype(int))
+            self.model_ = model
             return
         folds = StratifiedKFold(min(self.cv, minority), shuffle=True, random_state=self._random_state())
         model = LogisticRegressionCV(
@@ -212,80 +249,6 @@ class PointwiseLogistic(LearnedScheduler):
     def coef_(self) -> np.ndarray:
         """Coefficients on the standardised features (L1: many are exactly zero)."""
         return np.asarray(self.model_.coef_).reshape(-1)
-
-
-class _BoostedTrees(LearnedScheduler):
-    """The hyperparameters both tree boosters share (``n_estimators``, ``learning_rate``,
-    ``max_depth``, ``subsample``); other keywords go to :class:`LearnedScheduler`."""
-
-    def __init__(
-        self,
-        *,
-        n_estimators: int = 100,
-        learning_rate: float = 0.05,
-        max_depth: int = 2,
-        subsample: float = 0.8,
-        **kw: Any,
-    ) -> None:
-        super().__init__(**kw)
-        self.n_estimators, self.learning_rate = int(n_estimators), float(learning_rate)
-        self.max_depth, self.subsample = int(max_depth), float(subsample)
-
-
-class PointwiseBoostedTrees(_BoostedTrees):
-    """Pointwise gradient-boosted trees (``GradientBoostingClassifier``); score ``P(success)``.
-
-    Args:
-        n_estimators, learning_rate, max_depth, subsample: the booster's (fixed by default; the
-            values below suit datasets of tens of experiments).
-        tune: choose the number of trees by stratified ``cv``-fold cross-validation of the log
-            loss along the boosting path (one fit per fold; slower).
-        cv: folds when tuning.
-    """
-
-    name = "lgbm"
-    label = "LGBM"
-
-    def __init__(self, *, tune: bool = False, cv: int = 5, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.tune, self.cv = bool(tune), int(cv)
-
-    def _booster(self, n: int) -> Any:
-        from sklearn.ensemble import GradientBoostingClassifier
-
-        return GradientBoostingClassifier(
-            n_estimators=n,
-            learning_rate=self.learning_rate,
-            max_depth=self.max_depth,
-            subsample=self.subsample,
-            random_state=self._random_state(),
-        )
-
-    def _fit(self, x: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> None:
-        self._const = None
-        if y.all() or not y.any():
-            self._const = float(y.mean())
-            return
-        n = self.n_estimators
-        minority = int(min(y.sum(), (~y).sum()))
-        if self.tune and minority >= 2:
-            from sklearn.model_selection import StratifiedKFold
-
-            losses = np.zeros(self.n_estimators)
-            folds = StratifiedKFold(min(self.cv, minority), shuffle=True, random_state=self._random_state())
-            for tr, te in folds.split(x, y):
-                m = self._booster(self.n_estimators).fit(x[tr], y[tr])
-                for k, p in enumerate(m.staged_predict_proba(x[te])):
-                    q = np.clip(p[:, 1], 1e-9, 1 - 1e-9)
-                    losses[k] -= np.sum(np.where(y[te], np.log(q), np.log1p(-q)))
-            n = int(np.argmin(losses)) + 1
-        self.n_trees_ = n
-        self.model_ = self._booster(n).fit(x, y)
-
-    def _score(self, x: np.ndarray) -> np.ndarray:
-        if self._const is not None:
-            return np.full(x.shape[0], self._const)
-        return self.model_.predict_proba(x)[:, 1]
 
 
 def _ordered_pairs(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -332,67 +295,3 @@ class RankingSVM(LearnedScheduler):
 
     def _score(self, x: np.ndarray) -> np.ndarray:
         return ((x - self._mean) / self._std) @ self.w_
-
-
-class PairwiseBoostedTrees(_BoostedTrees):
-    """Pairwise gradient-boosted regression trees: a scoring function ``f`` grown to minimise
-    the pairwise logistic (RankNet) loss ``sum log(1 + exp(f(x_j) - f(x_i)))`` over the ordered
-    pairs ``sigma_i > sigma_j``, a smooth stand-in for the number of misordered pairs (what R's
-    ``gbm`` pairwise distribution optimises). Each round fits a ``DecisionTreeRegressor`` to
-    the negative gradient on a subsample of experiments and sets every leaf by a Newton step.
-
-    Args:
-        n_estimators, learning_rate, max_depth, subsample, min_samples_leaf: the booster's.
-    """
-
-    name = "pgbm"
-    label = "PGBM"
-
-    def __init__(self, *, min_samples_leaf: int = 3, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.min_samples_leaf = int(min_samples_leaf)
-
-    def _fit(self, x: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> None:
-        from sklearn.tree import DecisionTreeRegressor
-
-        rng = np.random.default_rng(self._random_state())
-        x = np.ascontiguousarray(x, dtype=np.float32)  # what the trees use internally anyway
-        n = x.shape[0]
-        pi, pj = _ordered_pairs(sigma)
-        self.n_pairs_ = int(pi.size)
-        self.trees_: list[tuple[Any, np.ndarray]] = []
-        f = np.zeros(n)
-        self.train_loss_ = []
-        if pi.size == 0:
-            return
-        for _ in range(self.n_estimators):
-            diff = f[pi] - f[pj]
-            rho = 1.0 / (1.0 + np.exp(diff))  # d loss / d diff = -rho
-            g = np.bincount(pi, rho, minlength=n) - np.bincount(pj, rho, minlength=n)  # -gradient
-            w = rho * (1.0 - rho)
-            h = np.bincount(pi, w, minlength=n) + np.bincount(pj, w, minlength=n)
-            self.train_loss_.append(float(np.logaddexp(0.0, -diff).mean()))
-            rows = np.flatnonzero(rng.random(n) < self.subsample)
-            if rows.size < 2 * self.min_samples_leaf:
-                rows = np.arange(n)
-            tree = DecisionTreeRegressor(
-                max_depth=self.max_depth,
-                min_samples_leaf=self.min_samples_leaf,
-                random_state=int(rng.integers(2**31 - 1)),
-            )
-            tree.fit(x[rows], g[rows], check_input=False)
-            leaves = tree.apply(x[rows], check_input=False)
-            n_nodes = tree.tree_.node_count
-            gs = np.bincount(leaves, g[rows], minlength=n_nodes)
-            hs = np.bincount(leaves, h[rows], minlength=n_nodes)
-            value = np.where(hs > 1e-12, gs / np.maximum(hs, 1e-12), 0.0)
-            self.trees_.append((tree, value))
-            f += self.learning_rate * value[tree.apply(x, check_input=False)]
-        self.train_scores_ = f
-
-    def _score(self, x: np.ndarray) -> np.ndarray:
-        out = np.zeros(x.shape[0])
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        for tree, value in self.trees_:
-            out += self.learning_rate * value[tree.apply(x, check_input=False)]
-        return out

@@ -76,13 +76,8 @@ from __future__ import annotations
 from typing import Any
 
 from labsched.baselines.queue.base import QueueScheduler, order_scores, rank_rows
-from labsched.baselines.queue.learned import (
-    LearnedScheduler,
-    PairwiseBoostedTrees,
-    PointwiseBoostedTrees,
-    PointwiseLogistic,
-    RankingSVM,
-)
+from labsched.baselines.queue.boosted import PairwiseBoostedTrees, PointwiseBoostedTrees
+from labsched.baselines.queue.learned import LearnedScheduler, PointwiseLogistic, RankingSVM
 from labsched.baselines.queue.simple import (
     CMScheduler,
     DCGScheduler,

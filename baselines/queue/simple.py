@@ -131,8 +131,10 @@ class UpperBoundScheduler(QueueScheduler):
 
     On a dataset (the paper's UpperBound) it sorts by the realised outcome statistic of each
     experiment (``QueueView.true_statistic``). In the env it sorts by the episode's drawn
-    outcome (``ExperimentQueueEnv.episode_outcomes``): successful deployments first, each group
-    by its statistic. No real scheduler can do this.
+    outcome (``ExperimentQueueEnv.episode_outcomes``): successful deployments first, the
+    cheapest first among them (then by statistic), so with no arrivals it reaches the most
+    successes that fit the budget (``ExperimentQueueEnv.episode_upper_bound``), with equal or
+    unequal costs. No real scheduler can do this.
     """
 
     name = "upper_bound"
@@ -143,13 +145,14 @@ class UpperBoundScheduler(QueueScheduler):
         if view.true_statistic is None:
             raise ValueError("upper_bound reads the ground truth: QueueView.true_statistic is missing")
         stat = view.true_statistic
-        if view.true_success is None:
+        if view.true_success is None or stat.size == 0:
             return stat.copy()
-        if stat.size == 0:
-            return stat.copy()
-        # Lexicographic (success, statistic) as one number: successes first.
-        shifted = stat - stat.min()  # in [0, ptp]
-        return view.true_success * (2.0 * (float(np.ptp(stat)) + 1.0)) + shifted
+        costs = np.zeros(stat.size) if view.costs is None else view.costs
+        # Lexicographic (success, -cost, statistic) as one number: the rank of each experiment.
+        order = np.lexsort((stat, -costs, view.true_success))
+        score = np.empty(stat.size)
+        score[order] = np.arange(stat.size, dtype=float)
+        return score
 
     def _needs_raw_features(self) -> bool:
         return False
@@ -157,7 +160,8 @@ class UpperBoundScheduler(QueueScheduler):
 
 class OracleScheduler(QueueScheduler):
     """Reference that **reads the ground truth**: greedy by the true probability of success
-    ``P(e)`` (the greedy rule of the paper's Fact 1, optimal with equal costs).
+    ``P(e)`` (the greedy rule of the paper's Fact 1, optimal with equal costs), divided by the
+    cost when the view has costs (with unequal costs: success probability per interaction).
 
     In the env, ``P(e)`` is the generative model's probability at the deployment size
     (``dataset.success_probability_at``); with ``outcome="bootstrap"`` the episode's outcomes
@@ -171,4 +175,6 @@ class OracleScheduler(QueueScheduler):
     def score(self, view: QueueView) -> np.ndarray:
         if view.true_probability is None:
             raise ValueError("oracle reads the ground truth: QueueView.true_probability is missing")
-        return view.true_probability.copy()
+        if view.costs is None:
+            return view.true_probability.copy()
+        return view.true_probability / np.maximum(view.costs, 1.0)

@@ -1,5 +1,8 @@
 """Concurrent stochastic-duration experiments as a Gymnasium environment."""
 
+# size: over 500 lines, about 150 of them the class docstring documenting the reference
+# environment's spaces, rewards, options and extensions; the stepping code is kept in one place.
+
 from __future__ import annotations
 
 import math
@@ -12,13 +15,17 @@ from gymnasium.error import ResetNeeded
 
 from labsched.envs import bo
 from labsched.envs._lib.validation import check_bool
+from labsched.envs.bo.duration_fn import duration_scales, make_duration_fn
 from labsched.envs.labs.durations import DurationModel
 from labsched.envs.labs.engine import TIME_RTOL, time_tolerance
 from labsched.envs.labs.env_io import (
     as_count,
+    as_lab_choice,
+    check_env_options,
     check_reset_options,
     dict_observation_space,
     forced_durations,
+    lab_action_mask,
     mask_templates,
     readonly,
 )
@@ -59,12 +66,23 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
     durations, only when something can fail, so the default episodes are the paper's.
 
     ## Action space
-    ``Discrete(l + 1)``: start ``k`` new experiments now, in the free labs fastest in expectation
-    (the lowest-numbered free labs when labs are equal).
+    ``action="count"`` (default): ``Discrete(l + 1)``, start ``k`` new experiments now, in the
+    free labs fastest in expectation (the lowest-numbered free labs when labs are equal).
     ``k`` is valid when ``k <= free labs`` and ``k <= n - started``; :meth:`action_masks` and
     ``info["action_mask"]`` give the valid set (``k = 0`` is always valid). An invalid ``k``
     is, with ``invalid_action="clip"`` (default), reduced to the largest valid number and
     reported in ``info["clipped"]``; with ``invalid_action="raise"`` it raises ``ValueError``.
+
+    ``action="labs"``: ``MultiBinary(l)``, start one experiment on exactly the labs marked 1
+    (useful when labs differ). The experiments take the next indices in start order, fastest
+    chosen lab first, so choosing the ``k`` fastest free labs is the count action ``k``, draw for
+    draw. The mask is sb3-contrib's ``MultiBinary`` convention: ``(2 l,)`` bool, per lab
+    ``[0 allowed, 1 allowed]`` (``0`` always; ``1`` when the lab is free and budget remains).
+    The per-lab mask cannot say "at most ``n - started`` labs in all": choosing a busy lab, or
+    more labs than the remaining budget, is invalid and, with ``invalid_action="clip"``, the busy
+    labs are dropped and the chosen free labs kept fastest first up to the budget (``clipped``
+    True, ``info["requested_action"]`` the action given); with ``"raise"`` it raises
+    ``ValueError``.
 
     ## Observation space
     A ``Dict`` (keys in Gymnasium's sorted order), all values ``float32`` except ``busy``:
@@ -80,7 +98,8 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
     | ``remaining_time`` | (1,)  | [0, 1]         | (h - t) / h                                     |
     | ``started``        | (1,)  | [0, 1]         | started experiments / n                         |
 
-    ``E[D]`` is the mean of ``spec.duration``; ``completed`` counts successful completions.
+    ``E[D]`` is the mean of ``spec.scheduler_view.duration`` (``spec.duration``, or the first
+    guess when ``spec.known_durations`` is False); ``completed`` counts successful completions.
     Counts are exact after ``round(x * n)``. With ``flatten=True`` the observation is the
     ``float32`` vector ``gymnasium.spaces.flatten`` makes of that dict (length ``2 l + 4``, or
     ``3 l + 4`` with ``lab_duration``; same order), so ``MlpPolicy`` works directly.
@@ -108,6 +127,9 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
     ``"paper"`` (fixed kernel width), ``"fit"`` (marginal likelihood) or ``GPHyperparameters``.
     Same seed, same initial design, same noise draws.
 
+    ``duration_fn`` (needs an optimisation): an experiment started at input ``x`` takes its base
+    draw (on its lab) times ``duration_fn(x)`` (:mod:`labsched.envs.bo.duration_fn`).
+
     ## Episode end
     ``terminated=True`` when all ``n`` experiments have ended (completed or failed) or time
     reaches ``h``; experiments still running at ``h`` are lost. ``info["cost"]`` is 1.0 on the
@@ -130,15 +152,18 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
         spec: the problem (defaults to the paper's setting ``LabSpec()``).
         decide_on_completion: add a decision point at every completion time.
         invalid_action: ``"clip"`` or ``"raise"``.
+        action: ``"count"`` (``Discrete(l + 1)``) or ``"labs"`` (``MultiBinary(l)``), see above.
         reward: ``"cpe"``.
         normalize_reward: divide CPE rewards by ``n (n - 1) / 2``.
         flatten: return the flat ``Box`` observation instead of the ``Dict``.
         render_mode: ``None``, ``"ansi"`` or ``"rgb_array"``.
-        **overrides: individual ``LabSpec`` fields (``n_labs=4``, ``horizon=6.0``, ...).
+        duration_fn: ``None``, a callable ``x -> scale > 0`` or a built-in cost surface name.
+        **overrides: individual ``LabSpec`` fields (``n_labs=4``, ``known_durations=False``, ...).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
+    # size: 8x lines: one keyword per documented option, each checked and stored; spaces last.
     def __init__(
         self,
         spec: LabSpec | None = None,
@@ -152,8 +177,10 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
         noise_std: float = 0.0,
         n_initial: int | None = None,
         gp: Any = "paper",
+        duration_fn: Any = None,
         flatten: bool = False,
         render_mode: str | None = None,
+        action: Literal["count", "labs"] = "count",
         **overrides: Any,
     ) -> None:
         if spec is None:
@@ -162,17 +189,11 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
             raise TypeError(f"spec must be a labsched.LabSpec, got {type(spec).__name__}")
         if overrides:
             spec = spec.replace(**overrides)
-        if invalid_action not in ("clip", "raise"):
-            raise ValueError(f"invalid_action must be 'clip' or 'raise', got {invalid_action!r}")
-        if reward not in ("cpe", "regret", "information"):
-            raise ValueError(f"reward must be one of ['cpe', 'regret', 'information'], got {reward!r}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
-            )
+        check_env_options(invalid_action, action, reward, render_mode, self.metadata["render_modes"])
         self.lab_spec: LabSpec = spec
         self.decide_on_completion = check_bool("decide_on_completion", decide_on_completion)
         self.invalid_action = invalid_action
+        self.action_mode = action
         self.reward_mode = reward
         self.normalize_reward = check_bool("normalize_reward", normalize_reward)
         self.flatten = check_bool("flatten", flatten)
@@ -181,7 +202,8 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
         n, nl, h = spec.n_experiments, spec.n_labs, spec.horizon
         self._n, self._l, self._h, self._epoch = n, nl, h, spec.epoch
         self._dist: DurationModel = spec.duration
-        self._mean = float(spec.duration.mean)
+        # Time unit of the observation: E[D] of the law schedulers know (the first guess).
+        self._mean = float(spec.scheduler_view.duration.mean)
         self._inv_mean = 1.0 / self._mean
         # Read-only mask templates, copied into every info: masks[k] allows actions 0..k.
         self._masks = mask_templates(nl)
@@ -202,12 +224,20 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
                 noise_std=noise_std,
                 gp=gp,
             )
+        self._duration_fn = None
+        if duration_fn is not None:
+            if self._bo is None:
+                raise ValueError(
+                    "duration_fn scales durations by the experiment's input: it needs an optimisation "
+                    "(reward='regret' or 'information', or an objective)"
+                )
+            self._duration_fn = make_duration_fn(duration_fn, self._bo.bounds)
 
         # Decision point j is at j * epoch, the horizon from the first point at or past it
         # (engine.grid_times, inlined per point in _advance); event times closer than _tol are one instant.
         self._grid_cut = h - TIME_RTOL * h
         self._tol = time_tolerance(h)
-        self.action_space = spaces.Discrete(nl + 1)
+        self.action_space = spaces.MultiBinary(nl) if action == "labs" else spaces.Discrete(nl + 1)
         self.dict_observation_space = dict_observation_space(nl, h, self._mean, self._lab_obs)
         if self._lab_obs is not None:  # float32 once the space has checked the values fit
             self._lab_obs = readonly(self._lab_obs.astype(np.float32))
@@ -231,7 +261,7 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
         self._plain = cols.law_of is None and cols.speed is None
         self._lab_obs = None
         if spec.heterogeneous:  # each lab's expected duration / E[D]
-            self._lab_obs = np.array(spec.lab_mean_durations, dtype=float) / self._mean
+            self._lab_obs = np.array(spec.scheduler_view.lab_mean_durations, dtype=float) / self._mean
 
     # ------------------------------------------------------------------ state
     def _reset_state(self) -> None:
@@ -310,8 +340,15 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
 
     # ------------------------------------------------------------------ API
     def action_masks(self) -> np.ndarray:
-        """Boolean mask of valid actions ``k = 0..l`` (sb3-contrib's MaskablePPO convention)."""
+        """Boolean mask of valid actions in sb3-contrib's MaskablePPO convention: ``(l + 1,)``
+        for ``k = 0..l`` (``action="count"``), or ``(2 l,)``, per lab ``[0 allowed, 1 allowed]``
+        (``action="labs"``)."""
+        if self.action_mode == "labs":
+            return self._lab_mask()
         return self._masks[self._max_valid()].copy()
+
+    def _lab_mask(self) -> np.ndarray:
+        return lab_action_mask(self._busy_np == 0, self._started < self._n)
 
     def _max_valid(self) -> int:
         return min(self._l - self._n_running, self._n - self._started)
@@ -322,6 +359,8 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
                 raise ResetNeeded("step() called before reset(); call reset() first")
             raise RuntimeError("step() called after the episode ended; call reset() first")
         nl = self._l
+        if self.action_mode == "labs":
+            return self._step_on_labs(action)
         k = action if action.__class__ is int and 0 <= action <= nl else as_count(action, nl)
         max_valid = min(nl - self._n_running, self._n - self._started)
         clipped = False
@@ -335,6 +374,29 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
             requested, k, clipped = k, max_valid, True
         if k:
             self._start(k)
+        return self._finish_step(clipped, requested if clipped else None)
+
+    def _step_on_labs(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """:meth:`step` for ``action="labs"``: start on exactly the chosen free labs."""
+        chosen = as_lab_choice(action, self._l)
+        busy, budget = self._busy, self._n - self._started
+        labs = [lab for lab in self._order if chosen[lab]]
+        valid = [lab for lab in labs if not busy[lab]][:budget]
+        clipped = len(valid) < len(labs)
+        if clipped and self.invalid_action == "raise":
+            taken = [lab for lab in labs if busy[lab]]
+            raise ValueError(
+                f"invalid action {chosen.astype(int).tolist()}: "
+                + (f"labs {taken} are busy" if taken else f"{len(labs)} labs chosen")
+                + f" (free labs={self._l - self._n_running}, unstarted experiments={budget})"
+            )
+        if valid:
+            self._start(len(valid), valid)
+        return self._finish_step(clipped, chosen.astype(np.int8) if clipped else None)
+
+    def _finish_step(self, clipped: bool, requested: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Advance to the next decision point and build the step's result."""
+        nl = self._l
         reward = self._advance()
         if self._event:
             self._refresh_event_fields()
@@ -346,7 +408,11 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
             "started": self._started,
             "running": self._n_running,
             "time": self._t,
-            "action_mask": self._masks[min(nl - self._n_running, self._n - self._started)].copy(),
+            "action_mask": (
+                self._masks[min(nl - self._n_running, self._n - self._started)].copy()
+                if self.action_mode == "count"
+                else self._lab_mask()
+            ),
             "clipped": clipped,
             "cost": 1.0 if done and self._completed + self._failed < self._n else 0.0,
         }
@@ -364,13 +430,19 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
             reward *= self._reward_scale
         return self._observation(), reward, done, False, info
 
-    def _start(self, k: int) -> None:
+    def _start(self, k: int, labs: list[int] | None = None) -> None:
+        """Start ``k`` experiments on the free labs fastest first, or on ``labs`` (free, in
+        start order, ``k = len(labs)``)."""
         t, busy, ends = self._t, self._busy, self._lab_end
         i, completed = self._started, self._completed
-        for lab in self._order:
+        scales = None
+        if self._duration_fn is not None:  # inputs first: durations depend on them
+            scales = duration_scales(self._duration_fn, self._bo.start(list(range(i, i + k))))
+        for lab in self._order if labs is None else labs:
             if not busy[lab]:
                 busy[lab] = 1
-                end = t + (self._durations[i] if self._plain else self._duration_on(lab, i))
+                d = self._durations[i] if self._plain else self._duration_on(lab, i)
+                end = t + (d if scales is None else d * scales[i - self._started])
                 if self._lab_q is not None:
                     self._lab_fail[lab] = self._fail_u[i] < self._lab_q[lab]
                 self._lab_start[lab] = t
@@ -386,7 +458,7 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
                 k -= 1
                 if k == 0:
                     break
-        if self._bo is not None:
+        if self._bo is not None and scales is None:
             self._bo.start(list(range(self._started, i)))
         self._n_running += i - self._started
         self._started = i

@@ -106,6 +106,10 @@ class LabsBatch:
         self.durations = np.zeros((n, E))
         self.law_durations = np.zeros((len(cols.laws), n, E)) if cols.quantile_draws else None
         self._fails = cols.fail is not None
+        # Durations depend on the lab (different laws or speeds): starts need each one's lab.
+        self._per_lab_draws = self.law_durations is not None or cols.speed is not None
+        # Completions per episode are counted in the smallest integer type that holds l.
+        self._count_dtype = np.int8 if nl < 2**7 else np.int16 if nl < 2**15 else np.int64
         self.fail_u = np.ones((n, E)) if self._fails else None
         self.lab_fail = np.zeros((nl, E), dtype=bool)
         self.exp_start = np.full((n, E), np.nan)
@@ -172,42 +176,41 @@ class LabsBatch:
 
     # ------------------------------------------------------------------ dynamics
     def start(self, k: np.ndarray) -> None:
-        """Start ``k[e]`` experiments now in episode ``e`` (``0 <= k <= max_valid()``, unchecked)."""
-        if not self.track_experiments:
-            self._start_dense(k)
-            return
-        rows = np.flatnonzero(k)
-        if rows.size == 0:
+        """Start ``k[e]`` experiments now in episode ``e`` (``0 <= k <= max_valid()``, unchecked).
+
+        Only the new starts are touched: the ``k[e]`` free labs of rank ``1 .. k[e]`` (fastest
+        first) get the episode's next draws, in place.
+        """
+        if not np.count_nonzero(k):
             return
         E = self.n_episodes
-        free = self.lab_end[:, rows] == np.inf
-        kr = k[rows]
-        order = self.lab_columns.order
-        if kr.max() == 1:  # one start per episode: the first free lab (fastest first)
-            labs = free.argmax(axis=0) if order is None else order[free[order].argmax(axis=0)]
-            idx = self.started[rows]
-        else:
-            rank = self._rank(free)
-            labs, sub = np.nonzero(free & (rank <= kr[None, :]))
-            idx = self.started[rows[sub]] + rank[labs, sub] - 1
-            rows = rows[sub]
-        flat_lab = labs * E + rows
-        flat_exp = idx * E + rows
+        free = self.lab_end == np.inf
+        rank = self._rank(free)
+        new = free & (rank <= k.astype(rank.dtype))
+        flat_lab = new.ravel().nonzero()[0]  # lab * E + episode of every new start
+        rows = flat_lab % E
+        labs = flat_lab // E if self._per_lab_draws or self._fails or self.track_experiments else None
+        # Experiment index started + rank - 1, as a flat (n, E) index.
+        flat_exp = self.started[rows] + rank.ravel()[flat_lab]
+        flat_exp -= 1
+        flat_exp *= E
+        flat_exp += rows
         t = self.t[rows]
         duration = self._durations_at(labs, flat_exp)
-        end = t + duration
         prior = self.completed[rows]
-        self.lab_end.ravel()[flat_lab] = end
+        self.lab_end.ravel()[flat_lab] = t + duration
         self.lab_start.ravel()[flat_lab] = t
         self.lab_prior.ravel()[flat_lab] = prior
-        self.exp_start.ravel()[flat_exp] = t
-        self.exp_duration.ravel()[flat_exp] = duration
-        self.exp_prior.ravel()[flat_exp] = prior
-        self.exp_lab.ravel()[flat_exp] = labs
         if self._fails:
             fail = self.fail_u.ravel()[flat_exp] < self.lab_columns.fail[labs]
             self.lab_fail.ravel()[flat_lab] = fail
-            self.exp_fail.ravel()[flat_exp] = fail
+        if self.track_experiments:
+            self.exp_start.ravel()[flat_exp] = t
+            self.exp_duration.ravel()[flat_exp] = duration
+            self.exp_prior.ravel()[flat_exp] = prior
+            self.exp_lab.ravel()[flat_exp] = labs
+            if self._fails:
+                self.exp_fail.ravel()[flat_exp] = fail
         self.started += k
         self.running += k
 
@@ -215,6 +218,8 @@ class LabsBatch:
         """Durations of the experiments at flat ``(n, E)`` indices ``flat_exp`` on lab columns
         ``labs`` (same shape, or broadcastable as a column)."""
         cols = self.lab_columns
+        if not self._per_lab_draws:
+            return self.durations.ravel()[flat_exp]
         if self.law_durations is None:
             d = self.durations.ravel()[flat_exp]
         else:
@@ -230,33 +235,6 @@ class LabsBatch:
         rank[order] = _running_count(free[order])
         return rank
 
-    def _start_dense(self, k: np.ndarray) -> None:
-        """:meth:`start` on whole ``(l, E)`` arrays, without per-experiment records (fewer,
-        larger NumPy passes: the fast path of the vector environment)."""
-        if not k.any():
-            return
-        free = self.lab_end == np.inf
-        rank = self._rank(free)
-        new = free & (rank <= k)
-        # Flat index of experiment started + rank - 1 of each column (clipped where unused).
-        idx = np.minimum(self.started + rank - 1, self.n - 1)
-        idx *= self.n_episodes
-        idx += self._columns
-        t = self.t
-        if self.law_durations is None and self.lab_columns.speed is None:
-            end = t + self.durations.ravel()[idx]
-        else:
-            end = t + self._durations_at(np.arange(self.n_labs)[:, None], idx)
-        # np.where into new arrays is about twice as fast as np.copyto(..., where=) here.
-        self.lab_end = np.where(new, end, self.lab_end)
-        self.lab_start = np.where(new, t, self.lab_start)
-        self.lab_prior = np.where(new, self.completed, self.lab_prior)
-        if self._fails:
-            fail = self.fail_u.ravel()[idx] < self.lab_columns.fail[:, None]
-            self.lab_fail = np.where(new, fail, self.lab_fail)
-        self.started += k
-        self.running += k
-
     def advance(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Move episodes to their next decision point, completing experiments on the way.
 
@@ -267,7 +245,8 @@ class LabsBatch:
             ``(E,)`` float rewards: the summed prior counts of the experiments completed (0 for
             episodes not moved).
         """
-        t_end = self.lab_end.min(axis=0)
+        lab_end = self.lab_end
+        t_end = np.minimum.reduce(lab_end, axis=0)
         if self.grid:
             t_grid = grid_times(self.next_grid, self.epoch, self.horizon)
             if self.decide_on_completion:
@@ -281,17 +260,20 @@ class LabsBatch:
             t_next = np.where(t_end < np.inf, t_end, self.t)  # nothing running: stay
         if rows is not None:
             t_next = np.where(rows, t_next, -np.inf)
-            by_grid = by_grid & rows
-        fin = self.lab_end <= t_next + self.tol
-        n_fin = fin.sum(axis=0)
+            by_grid &= rows
+        fin = lab_end <= t_next + self.tol
         success = fin & ~self.lab_fail if self._fails else fin
-        reward = (self.lab_prior * success).sum(axis=0)
-        if n_fin.any():
-            self.lab_end = np.where(fin, np.inf, self.lab_end)
-            n_ok = success.sum(axis=0) if self._fails else n_fin
-            self.completed += n_ok
+        reward = np.add.reduce(self.lab_prior * success, axis=0)
+        n_fin = np.add.reduce(fin.view(np.int8), axis=0, dtype=self._count_dtype)
+        if np.count_nonzero(n_fin):
+            np.putmask(lab_end, fin, np.inf)
             if self._fails:
-                self.failed += n_fin - n_ok
+                n_ok = np.add.reduce(success.view(np.int8), axis=0, dtype=self._count_dtype)
+                self.completed += n_ok
+                self.failed += n_fin
+                self.failed -= n_ok
+            else:
+                self.completed += n_fin
             self.running -= n_fin
             self.cpe += reward
         if rows is None:
@@ -300,8 +282,11 @@ class LabsBatch:
             self.t = np.where(rows, t_next, self.t)
         self.next_grid += by_grid
         if self.grid:
-            ended = (self.completed + self.failed == self.n) | (self.t >= self.horizon)
-            self.done |= ended if rows is None else ended & rows
+            ended = (self.completed + self.failed if self._fails else self.completed) == self.n
+            ended |= self.t >= self.horizon
+            if rows is not None:
+                ended &= rows
+            self.done |= ended
         else:
             self.done |= (self.started == self.n) & (self.running == 0)
         return reward.astype(float)
@@ -312,15 +297,18 @@ class LabsBatch:
         """``(n, E)`` end time of each experiment (``start + duration``; NaN until started)."""
         return self.exp_start + self.exp_duration
 
-    def elapsed(self) -> np.ndarray:
+    def elapsed(self, busy: np.ndarray | None = None) -> np.ndarray:
         """``(l, E)`` float32 elapsed time of each lab's experiment in mean durations (0 when idle).
 
         ``t / E[D] - start / E[D]``, the scalar environment's floating-point expression.
+        ``busy`` is :meth:`busy` when the caller has it already.
         """
         inv = self.inv_mean
-        out = np.empty(self.lab_end.shape, dtype=np.float32)
-        # Times the busy mask (exact: x * 1 = x, and x >= 0 for idle labs, so x * 0 = +0.0).
-        np.multiply(inv * self.t - self.lab_start * inv, self.lab_end != np.inf, out=out, casting="unsafe")
+        x = self.lab_start * inv
+        np.subtract(inv * self.t, x, out=x)
+        out = x.astype(np.float32)
+        # Times the busy mask (exact: y * 1 = y, and y >= 0 for idle labs, so y * 0 = +0.0).
+        np.multiply(out, self.lab_end != np.inf if busy is None else busy, out=out)
         return out
 
     def busy(self) -> np.ndarray:
@@ -390,8 +378,9 @@ def _running_count(mask: np.ndarray) -> np.ndarray:
     dtype = np.int16 if n_rows < 2**15 else np.int64
     if n_rows > 64:
         return np.cumsum(mask.view(np.int8), axis=0, dtype=dtype)
-    out = np.empty(mask.shape, dtype=dtype)
-    out[0] = mask[0]
+    # Counts up to 64 fit int8: same-type additions (mixed int16 + bool ones are slower).
+    ones = mask.view(np.int8)
+    out = ones.copy()
     for j in range(1, n_rows):
-        np.add(out[j - 1], mask[j], out=out[j])
+        np.add(out[j - 1], ones[j], out=out[j])
     return out

@@ -10,11 +10,16 @@ import numpy as np
 from gymnasium import spaces
 
 __all__ = [
+    "ACTION_MODES",
     "as_count",
+    "as_lab_choice",
+    "as_lab_choices",
+    "check_env_options",
     "check_reset_options",
     "dict_observation_space",
     "forced_duration_array",
     "forced_durations",
+    "lab_action_mask",
     "mask_templates",
     "readonly",
 ]
@@ -101,6 +106,80 @@ def as_count(action: Any, n_labs: int) -> int:
     if not 0 <= k <= n_labs:
         raise ValueError(f"action must be in [0, n_labs={n_labs}], got {k}")
     return k
+
+
+#: The action modes: ``"count"`` (``Discrete(l + 1)``: start ``k`` on the free labs fastest in
+#: expectation) and ``"labs"`` (``MultiBinary(l)``: start on exactly the labs marked 1).
+ACTION_MODES = ("count", "labs")
+
+
+def as_lab_choice(action: Any, n_labs: int) -> np.ndarray:
+    """Validate a ``"labs"`` action: ``l`` zeros and ones (a list, tuple or array; bools allowed),
+    or a batch of one such row as SB3 passes it. Returns an ``(l,)`` bool array.
+
+    Raises:
+        TypeError: for a value that is not a sequence of integers or bools.
+        ValueError: for a wrong length or an entry other than 0 or 1.
+    """
+    try:
+        a = np.asarray(action)
+    except (TypeError, ValueError):  # ragged nested sequences
+        a = np.asarray(None)
+    if a.ndim == 2 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 1 or a.dtype.kind not in "biuf":
+        hint = (
+            " (a number of starts is the action='count' form; a baseline acts here when built with "
+            "labsched.baselines.make(name, spec, action='labs'))"
+            if a.ndim == 0 and a.dtype.kind in "iu"
+            else ""
+        )
+        raise TypeError(
+            f"action (action='labs') must be a sequence of n_labs={n_labs} zeros and ones "
+            f"(MultiBinary({n_labs})), got {action!r}{hint}"
+        )
+    if a.shape[0] != n_labs:
+        raise ValueError(f"action (action='labs') must have n_labs={n_labs} entries, got {a.shape[0]}")
+    if a.dtype.kind != "b" and not np.all((a == 0) | (a == 1)):
+        raise ValueError(f"action (action='labs') entries must be 0 or 1, got {a.tolist()}")
+    return a.astype(bool)
+
+
+def as_lab_choices(actions: Any, num_envs: int, n_labs: int) -> np.ndarray:
+    """Validate ``N`` ``"labs"`` actions (the vector env's): an ``(N, l)`` bool array.
+
+    Raises:
+        ValueError: for another shape or an entry other than 0 or 1.
+    """
+    a = np.asarray(actions)
+    if a.shape != (num_envs, n_labs):
+        raise ValueError(f"actions (action='labs') must have shape ({num_envs}, {n_labs}), got {a.shape}")
+    return a.copy() if a.dtype.kind == "b" else np.stack([as_lab_choice(row, n_labs) for row in a])
+
+
+def check_env_options(
+    invalid_action: Any, action: Any, reward: Any, render_mode: Any, render_modes: list
+) -> None:
+    """Refuse an unknown ``invalid_action``, ``action``, ``reward`` or ``render_mode`` (``ValueError``
+    naming the option and its allowed values)."""
+    if invalid_action not in ("clip", "raise"):
+        raise ValueError(f"invalid_action must be 'clip' or 'raise', got {invalid_action!r}")
+    if action not in ACTION_MODES:
+        raise ValueError(f"action must be one of {list(ACTION_MODES)}, got {action!r}")
+    if reward not in ("cpe", "regret", "information"):
+        raise ValueError(f"reward must be one of ['cpe', 'regret', 'information'], got {reward!r}")
+    if render_mode is not None and render_mode not in render_modes:
+        raise ValueError(f"render_mode must be None or one of {render_modes}, got {render_mode!r}")
+
+
+def lab_action_mask(free: np.ndarray, can_start: Any) -> np.ndarray:
+    """sb3-contrib's ``MultiBinary`` mask of a ``"labs"`` action: ``(2 l,)`` bool (or
+    ``(N, 2 l)`` for ``(N, l)`` inputs), per lab ``[0 allowed, 1 allowed]``: a lab may be
+    chosen when it is free and budget remains (``can_start``, a bool or ``(N,)`` bools)."""
+    free = np.asarray(free, dtype=bool)
+    out = np.ones((*free.shape[:-1], 2 * free.shape[-1]), dtype=bool)
+    out[..., 1::2] = free & np.asarray(can_start, dtype=bool)[..., None]
+    return out
 
 
 def check_reset_options(options: Any, optimising: bool) -> None:

@@ -69,7 +69,7 @@ class EnvViews:
             "started": self._started,
             "running": self._n_running,
             "time": self._t,
-            "action_mask": self._masks[self._max_valid()].copy(),
+            "action_mask": self.action_masks(),
             "clipped": False,
             "cost": 0.0,
         }

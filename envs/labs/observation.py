@@ -95,7 +95,7 @@ def decode_observation(observation: Any, spec: LabSpec) -> list[LabState]:
         One state per environment (a list of length 1 for an unbatched observation).
     """
     n, nl, h = spec.n_experiments, spec.n_labs, spec.horizon
-    mean = float(spec.duration.mean)
+    mean = float(spec.scheduler_view.duration.mean)  # the law the observation is scaled by
     if isinstance(observation, dict):
         busy = np.asarray(observation["busy"])
         elapsed = np.asarray(observation["elapsed"], dtype=float)

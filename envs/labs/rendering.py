@@ -34,6 +34,8 @@ _BAR_WIDTH = 24
 
 
 _FINISHED_CHARS = "=-"
+#: Face colour of a failed experiment's bar in the Gantt chart (cross-hatched in red).
+_FAILED_COLOR = "#f4c7c3"
 
 
 def _cell(t: float, h: float) -> int:
@@ -98,6 +100,8 @@ def render_ansi(env: ConcurrentLabsEnv) -> str:
         rec, done = running.get(lab), by_lab[lab]
         bar = _lab_bar(done, rec, t, h, failed_by_lab[lab])
         tail = f"; {len(done)} finished" if done else ""
+        if failed_by_lab[lab]:
+            tail += f"; {len(failed_by_lab[lab])} failed"
         if rec is None:
             lines.append(f"lab {lab:<2} [{bar}] free{tail}")
         elif over:
@@ -118,11 +122,13 @@ def gantt_figure(
     now: float | None = None,
     title: str | None = None,
     ax: Any = None,
+    failed: Iterable[ExperimentRecord] = (),
 ) -> Any:
     """Draw a Gantt chart of an execution on a matplotlib axis and return the figure.
 
     Completed experiments are solid bars labelled with their prior count; experiments without
-    an end (running, or lost at the horizon) are hatched up to ``now`` (default: the horizon).
+    an end (running, or lost at the horizon) are hatched up to ``now`` (default: the horizon);
+    failed experiments (``failed``) are light red bars cross-hatched and marked ``x``.
 
     Args:
         records: experiment records (``end=None`` for unfinished ones).
@@ -131,6 +137,7 @@ def gantt_figure(
         now: current time, drawn as a dashed line when given.
         title: optional title.
         ax: an existing axis to draw on (a new figure is made otherwise).
+        failed: records of the experiments that failed (their lab time is drawn, no prior).
     """
     plt = _pyplot()
     if ax is None:
@@ -166,23 +173,19 @@ def gantt_figure(
                 fontsize=7,
                 color="white" if r.prior < 0.6 * max_prior else "black",
             )
+    failed = list(failed)
+    x_end = max(x_end, _draw_failed(ax, failed, horizon if now is None else now, horizon))
     ax.axvline(horizon, color="tab:red", linewidth=1.5, label="horizon")
     if now is not None and now < horizon:
         ax.axvline(now, color="grey", linestyle="--", linewidth=1.0, label="now")
-    ax.set_xlim(0.0, 1.02 * x_end)
-    ax.set_ylim(-0.6, n_labs - 0.4)
-    ax.set_yticks(range(n_labs))
-    ax.set_yticklabels([f"lab {i}" for i in range(n_labs)], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("time", fontsize=8)
-    ax.set_ylabel("lab", fontsize=8)
-    ax.tick_params(axis="x", labelsize=7)
+    _format_axes(ax, n_labs, x_end)
+    handles = _legend_handles(cmap, now is not None and now < horizon, bool(failed))
     ax.legend(
-        handles=_legend_handles(cmap, now is not None and now < horizon),
+        handles=handles,
         loc="lower center",
         bbox_to_anchor=(0.5, 1.0),
         borderaxespad=0.2,
-        ncol=4,
+        ncol=max(4, len(handles)),
         fontsize=7,
         frameon=False,
     )
@@ -192,8 +195,35 @@ def gantt_figure(
     return fig
 
 
-def _legend_handles(cmap: Any, with_now: bool) -> list[Any]:
-    """Legend entries: finished and running bars, the horizon and (when drawn) the now line."""
+def _format_axes(ax: Any, n_labs: int, x_end: float) -> None:
+    """Limits, one labelled row per lab (lab 0 on top) and the time axis."""
+    ax.set_xlim(0.0, 1.02 * x_end)
+    ax.set_ylim(-0.6, n_labs - 0.4)
+    ax.set_yticks(range(n_labs))
+    ax.set_yticklabels([f"lab {i}" for i in range(n_labs)], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("time", fontsize=8)
+    ax.set_ylabel("lab", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+
+
+def _draw_failed(ax: Any, failed: list[ExperimentRecord], now: float, horizon: float) -> float:
+    """Draw the failed experiments (light red, cross-hatched, marked ``x``); returns the latest
+    end drawn (0 when none)."""
+    x_end = 0.0
+    for r in failed:
+        end = r.end if r.end is not None else now
+        x_end = max(x_end, end)
+        ax.barh(r.lab, end - r.start, left=r.start, height=0.7, color=_FAILED_COLOR, edgecolor="tab:red")
+        ax.patches[-1].set(linewidth=0.8, hatch="xx")
+        if end - r.start > 0.02 * horizon:
+            ax.text(r.start + 0.5 * (end - r.start), r.lab, "x", ha="center", va="center", fontsize=7)
+    return x_end
+
+
+def _legend_handles(cmap: Any, with_now: bool, with_failed: bool = False) -> list[Any]:
+    """Legend entries: finished and running bars, the horizon and (when drawn) failed bars and
+    the now line."""
     from matplotlib.lines import Line2D  # optional heavy dependency
     from matplotlib.patches import Patch  # optional heavy dependency
 
@@ -209,6 +239,11 @@ def _legend_handles(cmap: Any, with_now: bool) -> list[Any]:
         ),
         Line2D([0], [0], color="tab:red", linewidth=1.5, label="horizon"),
     ]
+    if with_failed:
+        handles.insert(
+            2,
+            Patch(facecolor=_FAILED_COLOR, edgecolor="tab:red", linewidth=0.8, hatch="xx", label="failed"),
+        )
     if with_now:
         handles.append(Line2D([0], [0], color="grey", linestyle="--", linewidth=1.0, label="now"))
     return handles
@@ -219,13 +254,17 @@ def render_gantt(env: ConcurrentLabsEnv) -> np.ndarray:
     plt = _pyplot()
     spec = env.lab_spec
     records = list(env.execution_log()) + list(env.running_records())
+    failed = env.failed_records() if spec.has_failures else ()
     cpe = sum(r.prior for r in env.execution_log())
+    lost = f"   failed {len(failed)}" if spec.has_failures else ""
+    done = f"completed {len(env.execution_log())}/{spec.n_experiments}{lost}"
     fig = gantt_figure(
         records,
         spec.n_labs,
         spec.horizon,
         now=env.time,
-        title=f"t = {env.time:.2f}   completed {len(env.execution_log())}/{spec.n_experiments}   CPE {cpe}",
+        title=f"t = {env.time:.2f}   {done}   CPE {cpe}",
+        failed=failed,
     )
     fig.canvas.draw()
     img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

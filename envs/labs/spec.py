@@ -32,7 +32,13 @@ def _check_real(name: str, value: Any) -> float:
 
 #: The fields beyond the paper's setting, with their defaults: ``repr`` and :meth:`LabSpec.to_dict`
 #: show them only when they differ (so the paper's specs keep their cache keys and saved forms).
-_EXTENSIONS = {"failure_prob": 0.0, "lab_durations": None, "lab_speeds": None}
+_EXTENSIONS = {
+    "failure_prob": 0.0,
+    "lab_durations": None,
+    "lab_speeds": None,
+    "known_durations": True,
+    "duration_guess": None,
+}
 
 
 @dataclass(frozen=True, repr=False)
@@ -63,6 +69,13 @@ class LabSpec:
         lab_durations: ``None`` (every lab has ``duration``) or one ``DurationModel`` per lab.
         lab_speeds: ``None`` (all 1) or one speed factor ``> 0`` per lab: durations on lab ``i``
             are divided by ``lab_speeds[i]`` (speed 2 halves them).
+        known_durations: whether schedulers are told ``duration`` (True, the paper's setting).
+            With False the environment still draws from ``duration`` but shows schedulers only
+            :attr:`scheduler_view`, whose law is the first guess ``duration_guess``; baselines
+            estimate the law online (``labsched.baselines.labs.estimated``). Needs labs sharing
+            one law (``lab_durations=None``; ``lab_speeds`` are known factors and allowed).
+        duration_guess: the schedulers' first guess of the law when ``known_durations=False``
+            (``None``: the paper's ``TruncatedNormal()``); refused when durations are known.
     """
 
     n_experiments: int = 20
@@ -74,6 +87,8 @@ class LabSpec:
     failure_prob: float | tuple[float, ...] = 0.0
     lab_durations: tuple[DurationModel, ...] | None = None
     lab_speeds: tuple[float, ...] | None = None
+    known_durations: bool = True
+    duration_guess: DurationModel | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n_experiments", _check_int("n_experiments", self.n_experiments, 1))
@@ -103,6 +118,7 @@ class LabSpec:
             laws = tuple(as_duration_model(m, f"LabSpec.lab_durations[{i}]") for i, m in enumerate(laws))
             laws = None if all(m == self.duration for m in laws) else laws
         object.__setattr__(self, "lab_durations", laws)
+        _check_unknown_durations(self)
 
     def __repr__(self) -> str:
         parts = [
@@ -185,6 +201,26 @@ class LabSpec:
         means = self.lab_mean_durations
         return tuple(sorted(range(self.n_labs), key=means.__getitem__))
 
+    # ------------------------------------------------------------------ unknown durations
+    @property
+    def first_guess(self) -> DurationModel:
+        """The duration law schedulers are given: ``duration`` when ``known_durations``, else
+        ``duration_guess`` (the paper's ``TruncatedNormal()`` when that is None)."""
+        if self.known_durations:
+            return self.duration
+        return self.duration_guess if self.duration_guess is not None else TruncatedNormal()
+
+    @property
+    def scheduler_view(self) -> LabSpec:
+        """The problem as a scheduler may know it: ``self`` when durations are known, else a copy
+        whose ``duration`` is :attr:`first_guess` (the true law left out; idempotent). Policies of
+        a spec with ``known_durations=False`` are built from this view, and the environment's
+        observation (elapsed times in units of the law's mean, ``lab_duration``) uses it."""
+        guess = self.first_guess
+        if self.known_durations or (self.duration == guess and self.duration_guess == guess):
+            return self
+        return dataclasses.replace(self, duration=guess, duration_guess=guess)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form of the spec (duration model included; see :meth:`from_dict`)."""
         return {
@@ -236,6 +272,26 @@ def _check_failure_prob(value: Any, n_labs: int) -> float | tuple[float, ...]:
         probs = tuple(_check_probability(f"failure_prob[{i}]", q) for i, q in enumerate(probs))
         return probs[0] if len(set(probs)) == 1 else probs
     return _check_probability("failure_prob", value)
+
+
+def _check_unknown_durations(spec: LabSpec) -> None:
+    """Validate ``known_durations`` and ``duration_guess`` (after the other fields)."""
+    known = spec.known_durations
+    if not isinstance(known, (bool, np.bool_)):
+        raise TypeError(f"LabSpec.known_durations must be True or False, got {type(known).__name__}")
+    object.__setattr__(spec, "known_durations", bool(known))
+    if spec.duration_guess is not None:
+        as_duration_model(spec.duration_guess, "LabSpec.duration_guess")
+        if known:
+            raise ValueError(
+                "LabSpec.duration_guess is the schedulers' first guess of an unknown law: it needs "
+                "known_durations=False (got known_durations=True)"
+            )
+    if not known and spec.lab_durations is not None:
+        raise ValueError(
+            "LabSpec.known_durations=False needs labs sharing one duration law (lab_durations=None); "
+            "lab_speeds (known speed factors) are allowed"
+        )
 
 
 def _check_speed(i: int, value: Any) -> float:

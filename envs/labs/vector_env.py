@@ -13,7 +13,12 @@ from gymnasium.vector.utils import batch_space
 from labsched.envs._lib.validation import check_bool, check_choice, check_int
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv, ExperimentRecord
 from labsched.envs.labs.engine import LabsBatch
-from labsched.envs.labs.env_io import check_reset_options, forced_duration_array
+from labsched.envs.labs.env_io import (
+    as_lab_choices,
+    check_reset_options,
+    forced_duration_array,
+    lab_action_mask,
+)
 from labsched.envs.labs.lab_columns import draw_episode_columns
 from labsched.envs.labs.spec import LabSpec
 
@@ -37,6 +42,10 @@ class ConcurrentLabsVectorEnv(VectorEnv):
     (``Dict`` or flat ``Box`` observation, ``Discrete(l + 1)`` actions); ``observation_space`` and
     ``action_space`` are their batched forms (``MultiDiscrete`` actions, an array of ``N``
     numbers of experiments to start). :meth:`action_masks` returns the ``(N, l + 1)`` bool masks.
+    With ``action="labs"`` the single action space is ``MultiBinary(l)`` (start on exactly the
+    labs marked 1, see the single environment), ``action_space`` is ``MultiBinary((N, l))`` and
+    :meth:`action_masks` returns sb3-contrib's ``(N, 2 l)`` masks (per lab ``[0 allowed,
+    1 allowed]``); ``requested_action`` is then the ``(N, l)`` choice where it was clipped.
 
     ## Rewards and infos
     As in the single environment (CPE reward, ``normalize_reward``), batched in Gymnasium's vector
@@ -65,6 +74,7 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         decide_on_completion: add a decision point at every completion time.
         invalid_action: ``"clip"`` or ``"raise"`` (an invalid number of starts for any
             sub-environment raises ``ValueError`` before any state changes).
+        action: ``"count"`` (``Discrete(l + 1)``, default) or ``"labs"`` (``MultiBinary(l)``).
         normalize_reward: divide CPE rewards by ``n (n - 1) / 2``.
         flatten: flat ``Box`` observations instead of ``Dict``.
         autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default) or ``AutoresetMode.SAME_STEP``.
@@ -86,6 +96,7 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         flatten: bool = False,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         episode_log: bool = True,
+        action: Literal["count", "labs"] = "count",
         **overrides: Any,
     ) -> None:
         self.num_envs = check_int("num_envs", num_envs, 1)
@@ -96,8 +107,10 @@ class ConcurrentLabsVectorEnv(VectorEnv):
             invalid_action=invalid_action,
             normalize_reward=normalize_reward,
             flatten=flatten,
+            action=action,
             **overrides,
         )
+        self.action_mode = action
         self.lab_spec = spec = self._single.lab_spec
         self.decide_on_completion = check_bool("decide_on_completion", decide_on_completion)
         self.invalid_action = check_choice("invalid_action", invalid_action, ("clip", "raise"))
@@ -119,13 +132,24 @@ class ConcurrentLabsVectorEnv(VectorEnv):
             decide_on_completion=self.decide_on_completion,
             track_experiments=self.episode_log,
         )
+        # Elapsed times in units of the law schedulers know (the first guess when
+        # spec.known_durations is False), exactly as the single env scales them.
+        self._batch.inv_mean = self._single._inv_mean
         self._rngs: list[np.random.Generator] = [seeding.np_random()[0] for _ in range(self.num_envs)]
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._all_true = np.ones(self.num_envs, dtype=bool)
         self._all_true.flags.writeable = False  # shared by every info mask that is all True
         self._needs_reset = True
         self._lab_range = np.arange(self._l + 1)
+        # Row m: the mask of an env whose largest valid action is m (one gather per step).
+        self._mask_rows = self._lab_range[None, :] <= self._lab_range[:, None]
         self._fails = spec.has_failures
+        # Draws of each sub-env's next episode, taken ahead in bulk (one call for many sub-envs
+        # instead of one per step): a sub-env's generator is used only for its episodes' draws, in
+        # order, so drawing early gives the same numbers. Without failures only: a forced-duration
+        # reset then draws nothing, so the cached draws stay next in the stream.
+        self._ahead: np.ndarray | None = None
+        self._has_ahead = np.zeros(self.num_envs, dtype=bool)
         self._lab_obs = self._single._lab_obs  # float32 (l,) expected durations / E[D], or None
 
     # ------------------------------------------------------------------ API
@@ -143,6 +167,7 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         for i, s in enumerate(seeds):
             if s is not None:
                 self._rngs[i] = seeding.np_random(s)[0]
+                self._has_ahead[i] = False
         check_reset_options(options, optimising=False)
         durations = None if options is None else options.get("durations")
         forced = None if durations is None else forced_duration_array(durations, (self.num_envs, self._n))
@@ -153,25 +178,31 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         return self._observation(), self._info(np.zeros(self.num_envs, dtype=bool))
 
     def action_masks(self) -> np.ndarray:
-        """``(N, l + 1)`` bool: ``k`` is valid for sub-environment ``e`` when ``k <= max valid``."""
-        return self._lab_range[None, :] <= self._batch.max_valid()[:, None]
+        """``(N, l + 1)`` bool: ``k`` is valid for sub-environment ``e`` when ``k <= max valid``
+        (``action="labs"``: ``(N, 2 l)``, per lab ``[0 allowed, 1 allowed]``)."""
+        if self.action_mode == "labs":
+            b = self._batch
+            return lab_action_mask(~b.busy().T, b.started < self._n)
+        return np.take(self._mask_rows, self._batch.max_valid(), axis=0)
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Start ``actions[e]`` experiments in sub-environment ``e`` and move each to its next
         decision point (see the class docstring for autoreset)."""
         if self._needs_reset:
             raise RuntimeError("step() called before reset(); call reset() first")
+        if self.action_mode == "labs":
+            return self._step_on_labs(actions)
         k = self._check_actions(actions)
         batch = self._batch
         resetting = None
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._autoreset.any():
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP and np.count_nonzero(self._autoreset):
             resetting = self._autoreset
         active = ~resetting if resetting is not None else self._all_true
         max_valid = batch.max_valid()
         clipped = k > max_valid
         if resetting is not None:
             clipped &= active
-        if clipped.any() and self.invalid_action == "raise":
+        if self.invalid_action == "raise" and np.count_nonzero(clipped):
             e = int(np.flatnonzero(clipped)[0])
             raise ValueError(
                 f"invalid action {int(k[e])} for sub-environment {e}: at most {int(max_valid[e])} "
@@ -182,12 +213,12 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         k = np.minimum(k, max_valid)
         if resetting is not None:
             k[resetting] = 0
-            self._reset_rows(np.flatnonzero(resetting), None)
+            self._reset_rows(resetting.nonzero()[0], None)
         batch.start(k)
         reward = batch.advance(None if resetting is None else active) * self._reward_scale
         terminated = batch.done & active
         info = self._info(terminated, clipped, requested)
-        if self.autoreset_mode == AutoresetMode.SAME_STEP and terminated.any():
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and np.count_nonzero(terminated):
             obs = self._same_step_reset(terminated, info)
         else:
             obs = self._observation()
@@ -196,6 +227,65 @@ class ConcurrentLabsVectorEnv(VectorEnv):
 
     def close_extras(self, **kwargs: Any) -> None:
         self._single.close()
+
+    # ------------------------------------------------------------------ action="labs"
+    def _step_on_labs(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """:meth:`step` for ``action="labs"``: start on exactly the chosen free labs (the single
+        environment's rules: busy labs and choices beyond the budget are invalid)."""
+        chosen = as_lab_choices(actions, self.num_envs, self._l)  # (N, l) bool
+        batch = self._batch
+        resetting = None
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._autoreset.any():
+            resetting = self._autoreset
+        active = ~resetting if resetting is not None else self._all_true
+        keep, clipped = self._valid_choice(chosen)
+        if resetting is not None:
+            clipped &= active
+        if clipped.any() and self.invalid_action == "raise":
+            e = int(np.flatnonzero(clipped)[0])
+            raise ValueError(
+                f"invalid action {chosen[e].astype(int).tolist()} for sub-environment {e}: it chooses "
+                f"busy labs or more labs than the budget allows (free labs="
+                f"{self._l - int(batch.running[e])}, unstarted experiments={self._n - int(batch.started[e])})"
+            )
+        if resetting is not None:
+            keep[resetting] = False
+            self._reset_rows(np.flatnonzero(resetting), None)
+        self._start_on(keep)
+        reward = batch.advance(None if resetting is None else active) * self._reward_scale
+        terminated = batch.done & active
+        info = self._info(terminated, clipped, np.where(clipped[:, None], chosen, False).astype(np.int8))
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and terminated.any():
+            obs = self._same_step_reset(terminated, info)
+        else:
+            obs = self._observation()
+        self._autoreset = terminated.copy()
+        return obs, reward, terminated, np.zeros(self.num_envs, dtype=bool), info
+
+    def _valid_choice(self, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(keep, clipped)``: the chosen free labs, fastest first up to each budget, and whether
+        anything chosen was dropped."""
+        b = self._batch
+        ok = chosen & ~b.busy().T
+        order = b.lab_columns.order
+        ranked = ok if order is None else ok[:, order]
+        rank = np.cumsum(ranked, axis=1)
+        if order is not None:
+            rank = rank[:, np.argsort(order)]
+        keep = ok & (rank <= (self._n - b.started)[:, None])
+        return keep, (keep != chosen).any(axis=1)
+
+    def _start_on(self, keep: np.ndarray) -> None:
+        """Start on exactly the labs ``keep`` ((N, l) bool, free): the engine starts ``k`` on the
+        fastest free labs, so the other free labs are hidden (marked not free) for that call."""
+        b = self._batch
+        k = keep.sum(axis=1)
+        if not k.any():
+            return
+        hide = (b.busy() == 0) & ~keep.T & (k > 0)[None, :]  # (l, N), free labs not chosen
+        b.lab_end[hide] = np.nan
+        b.start(k)
+        b.lab_end[hide] = np.inf
 
     # ------------------------------------------------------------------ internals
     def _check_actions(self, actions: Any) -> np.ndarray:
@@ -210,14 +300,14 @@ class ConcurrentLabsVectorEnv(VectorEnv):
                 a = a.astype(np.int64)
             else:
                 raise TypeError(f"actions must be integers in [0, n_labs={self._l}], got dtype {a.dtype}")
-        if a.size and (a.min() < 0 or a.max() > self._l):
+        if a.size and (np.minimum.reduce(a) < 0 or np.maximum.reduce(a) > self._l):
             raise ValueError(
                 f"actions must be in [0, n_labs={self._l}], got values in [{a.min()}, {a.max()}]"
             )
         return a.astype(np.int64, copy=False)
 
     def _reset_rows(self, rows: np.ndarray, forced: np.ndarray | None) -> None:
-        rngs = [self._rngs[i] for i in rows.tolist()]
+        rngs = [self._rngs[i] for i in rows.tolist()] if self._fails else []
         fail_u = None
         if forced is not None:
             if self._batch.lab_columns.quantile_draws:
@@ -228,14 +318,30 @@ class ConcurrentLabsVectorEnv(VectorEnv):
             durations = forced[rows].T
             if self._fails:
                 fail_u = np.stack([rng.random(self._n) for rng in rngs], axis=1)
-        else:
+        elif self._fails:
             durations, fail_u = draw_episode_columns(self.lab_spec, rngs, self._batch.lab_columns.laws)
+        else:
+            if not self._has_ahead[rows].all():
+                self._draw_ahead()
+            durations = self._ahead[:, :, rows]
+            self._has_ahead[rows] = False
         self._batch.reset_rows(rows, durations, fail_u)
+
+    def _draw_ahead(self) -> None:
+        """Draw the next episode of every sub-env that has none drawn ahead (no failures)."""
+        missing = np.flatnonzero(~self._has_ahead)
+        rngs = [self._rngs[i] for i in missing.tolist()]
+        table, _ = draw_episode_columns(self.lab_spec, rngs, self._batch.lab_columns.laws)
+        if self._ahead is None:
+            self._ahead = np.empty((*table.shape[:2], self.num_envs))
+        self._ahead[:, :, missing] = table
+        self._has_ahead[missing] = True
 
     def _observation(self) -> Any:
         b, n, nl = self._batch, self._n, self._l
-        busy = b.busy().T
-        elapsed = b.elapsed().T
+        busy_labs = b.busy()
+        busy = busy_labs.T
+        elapsed = b.elapsed(busy_labs).T
         if self.flatten:  # filled in place: the single env's flat order
             w = 2 * nl if self._lab_obs is None else 3 * nl
             out = np.empty((self.num_envs, w + 4), dtype=np.float32)
@@ -280,15 +386,15 @@ class ConcurrentLabsVectorEnv(VectorEnv):
             "_action_mask": full,
             "clipped": np.zeros(N, dtype=bool) if clipped is None else clipped,
             "_clipped": full,
-            "cost": (ended & (b.completed + b.failed < self._n)).astype(np.float64),
+            "cost": self._cost(ended),
             "_cost": full,
         }
         if self._fails:
             info["failed"], info["_failed"] = b.failed.copy(), full
-        if clipped is not None and clipped.any():
-            info["requested_action"] = np.where(clipped, requested, 0)
+        if clipped is not None and np.count_nonzero(clipped):
+            info["requested_action"] = np.where(_column(clipped, requested), requested, 0)
             info["_requested_action"] = clipped.copy()
-        if self.episode_log and ended.any():
+        if self.episode_log and np.count_nonzero(ended):
             logs = np.full(N, None, dtype=object)
             unfinished = np.full(N, None, dtype=object)
             failed = np.full(N, None, dtype=object) if self._fails else None
@@ -304,6 +410,13 @@ class ConcurrentLabsVectorEnv(VectorEnv):
             if failed is not None:
                 info["failed_log"], info["_failed_log"] = failed, ended.copy()
         return info
+
+    def _cost(self, ended: np.ndarray) -> np.ndarray:
+        """1.0 for the episodes ending now without all ``n`` experiments completed, else 0.0."""
+        if not np.count_nonzero(ended):
+            return np.zeros(self.num_envs)
+        b = self._batch
+        return (ended & (b.completed + b.failed < self._n)).astype(np.float64)
 
     def _same_step_reset(self, ended: np.ndarray, info: dict[str, Any]) -> Any:
         """SAME_STEP autoreset: keep the final observations and infos, reset the ended rows."""
@@ -338,10 +451,11 @@ def make_vector_env(num_envs: int = 1, **kwargs: Any) -> VectorEnv:
 
     CPE mode gives the native :class:`ConcurrentLabsVectorEnv`; regret and information modes (or
     any ``objective``) give Gymnasium's ``SyncVectorEnv`` of single environments, which follows
-    the same seeding convention.
+    the same seeding convention (so does ``duration_fn``, whose single environment explains
+    that it needs an optimisation).
     """
     reward = kwargs.get("reward", "cpe")
-    if reward != "cpe" or kwargs.get("objective") is not None:
+    if reward != "cpe" or kwargs.get("objective") is not None or kwargs.get("duration_fn") is not None:
         n = check_int("num_envs", num_envs, 1)
         mode = _autoreset_mode(kwargs.pop("autoreset_mode", AutoresetMode.NEXT_STEP))
         kwargs.pop("max_episode_steps", None)

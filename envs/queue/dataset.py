@@ -182,34 +182,36 @@ class ExperimentDataset:
             if self.experiment_type == "interleaving":
                 return interleaving_test(cols[0], cols[1], cols[2], alpha)
             return ab_test(cols[0], cols[1], cols[2], cols[3], alpha)
-        if source not in ("model", "bootstrap"):
-            raise ValueError(f"source must be 'model', 'bootstrap' or 'sessions', got {source!r}")
+        law = self.session_law(source)[idx]
         if self.experiment_type == "interleaving":
-            if source == "model":
-                p = self.session_probs[idx]
-            else:
-                o = self.outcome
-                c = np.stack([o.wins_a[idx], o.wins_b[idx], o.ties[idx]], axis=1).astype(float)
-                p = c / np.maximum(c.sum(axis=1, keepdims=True), 1.0)
-            p = p / p.sum(axis=1, keepdims=True)
-            counts = rng.multinomial(n, p) if idx.size else np.zeros((0, 3), dtype=np.int64)
+            counts = rng.multinomial(n, law) if idx.size else np.zeros((0, 3), dtype=np.int64)
             return interleaving_test(counts[:, 0], counts[:, 1], counts[:, 2], alpha)
-        if source == "model":
-            ctr = self.session_probs[idx]
-        else:
-            o = self.outcome
-            ctr = np.stack(
-                [
-                    o.clicks_a[idx] / np.maximum(o.sessions_a[idx], 1),
-                    o.clicks_b[idx] / np.maximum(o.sessions_b[idx], 1),
-                ],
-                axis=1,
-            )
+        ctr = law
         na = n // 2
         nb = n - na
         ca = rng.binomial(na, ctr[:, 0])
         cb = rng.binomial(nb, ctr[:, 1])
         return ab_test(na, ca, nb, cb, alpha)
+
+    def session_law(self, source: OutcomeSource = "model") -> np.ndarray:
+        """The per-session law runs of every experiment are drawn from: ``(E, 3)`` normalised
+        (A wins, B wins, tie) probabilities (interleaving) or ``(E, 2)`` click-through rates
+        (A, B); ``source="model"`` the exact law, ``"bootstrap"`` the realised run's proportions."""
+        if source not in ("model", "bootstrap"):
+            raise ValueError(f"source must be 'model', 'bootstrap' or 'sessions', got {source!r}")
+        o = self.outcome
+        if self.experiment_type == "interleaving":
+            if source == "model":
+                p = np.asarray(self.session_probs, dtype=float)
+            else:
+                c = np.stack([o.wins_a, o.wins_b, o.ties], axis=1).astype(float)
+                p = c / np.maximum(c.sum(axis=1, keepdims=True), 1.0)
+            return p / p.sum(axis=1, keepdims=True)
+        if source == "model":
+            return np.asarray(self.session_probs, dtype=float)
+        return np.stack(
+            [o.clicks_a / np.maximum(o.sessions_a, 1), o.clicks_b / np.maximum(o.sessions_b, 1)], axis=1
+        )
 
     def sample_outcome(
         self, i: int, n_sessions: int, rng: np.random.Generator, *, source: OutcomeSource = "model"

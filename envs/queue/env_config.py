@@ -13,9 +13,23 @@ from labsched.envs._lib.validation import check_choice, check_int, check_real
 from labsched.envs.queue.dataset import ExperimentDataset
 from labsched.envs.queue.world_spec import QueueWorldSpec
 
-__all__ = ["RENDER_MODES", "QueueEnvConfig", "observation_space", "resolve_spec"]
+__all__ = [
+    "DEPLOYMENT_MODES",
+    "PAPER_DEPLOYMENT",
+    "RENDER_MODES",
+    "QueueEnvConfig",
+    "observation_space",
+    "resolve_spec",
+]
 
 RENDER_MODES = ("ansi",)
+
+#: ``(sessions per deployment, experiments deployed per budget)`` of the paper's Tables 4 and 5
+#: per experiment type: the default equal deployment size and budget ``T = k * n``.
+PAPER_DEPLOYMENT: dict[str, tuple[int, int]] = {"interleaving": (100_000, 3), "ab": (2_000_000, 2)}
+
+DEPLOYMENT_MODES = ("paper", "experiment")
+"""Named values of ``deployment_interactions`` (besides a number of sessions)."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +44,7 @@ class QueueEnvConfig:
     pool_seed: int = 0
     max_queue: int = 10
     queue_size: int | None = None
-    deployment_interactions: int | None = None
+    deployment_interactions: int | str | None = "paper"
     outcome: Literal["resample", "bootstrap", "dataset"] = "resample"
     exploration_interactions: int = 0
     arrivals_per_budget: float = 0.0
@@ -47,13 +61,18 @@ class QueueEnvConfig:
         s(self, "max_queue", check_int("max_queue", self.max_queue, 1))
         size = self.max_queue if self.queue_size is None else self.queue_size
         s(self, "queue_size", check_int("queue_size", size, 1, self.max_queue))
-        if self.deployment_interactions is not None:
+        if self.deployment_interactions is None:
+            s(self, "deployment_interactions", "experiment")
+        elif isinstance(self.deployment_interactions, str):
+            check_choice("deployment_interactions", self.deployment_interactions, DEPLOYMENT_MODES)
+        else:
             n = check_int("deployment_interactions", self.deployment_interactions, 1)
             s(self, "deployment_interactions", n)
         check_choice("outcome", self.outcome, ("resample", "bootstrap", "dataset"))
-        if self.outcome == "dataset" and self.deployment_interactions is not None:
+        if self.outcome == "dataset" and self.deployment_interactions != "experiment":
             raise ValueError(
-                "outcome='dataset' uses the realised full-size labels and needs deployment_interactions=None"
+                "outcome='dataset' uses the realised full-size labels and needs "
+                f"deployment_interactions='experiment' (or None), got {self.deployment_interactions!r}"
             )
         s(
             self,
@@ -69,6 +88,14 @@ class QueueEnvConfig:
             raise ValueError(
                 f"render_mode must be None or one of {list(RENDER_MODES)}, got {self.render_mode!r}"
             )
+
+    def deployment_size(self, experiment_type: str) -> int | None:
+        """Sessions every deployment consumes, or ``None`` when each experiment has its own."""
+        if self.deployment_interactions == "experiment":
+            return None
+        if self.deployment_interactions == "paper":
+            return PAPER_DEPLOYMENT[experiment_type][0]
+        return int(self.deployment_interactions)
 
     @property
     def explore(self) -> bool:

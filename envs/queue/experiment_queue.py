@@ -9,12 +9,20 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from labsched.envs._lib.validation import check_int, check_real
+from labsched.envs._lib.validation import check_real
 from labsched.envs.queue.dataset import ExperimentDataset
-from labsched.envs.queue.env_config import RENDER_MODES, QueueEnvConfig, observation_space, resolve_spec
+from labsched.envs.queue.env_config import (
+    PAPER_DEPLOYMENT,
+    RENDER_MODES,
+    QueueEnvConfig,
+    observation_space,
+    resolve_spec,
+)
+from labsched.envs.queue.env_helpers import as_action, checked_order, most_successes, render_text
 from labsched.envs.queue.feature_vectors import feature_names
 from labsched.envs.queue.generation import cached_dataset, generate_dataset
 from labsched.envs.queue.records import DeploymentRecord
+from labsched.envs.queue.significance import fast_verdicts
 from labsched.envs.queue.world_spec import QueueWorldSpec
 
 __all__ = ["DeploymentRecord", "ExperimentQueueEnv", "QueueEnvConfig"]
@@ -34,27 +42,32 @@ class ExperimentQueueEnv(gym.Env):
     ## Experiments
     ``pool="fixed"`` (default): the experiments come from one generated
     :class:`~labsched.envs.queue.features.ExperimentDataset` (``dataset``, or
-    ``cached_dataset(spec, pool_seed)``, generated once per process, about 2 s at the default
-    spec; part of the configuration, identical across resets);
+    ``cached_dataset(spec, pool_seed)``, generated once per process, seconds at the default
+    interleaving spec, with a message on stderr when it takes over a second; part of the
+    configuration, identical across resets);
     each reset shuffles it with ``np_random`` and queues the first ``queue_size`` experiments;
     the rest form the arrival stream. ``pool="fresh"``: each reset generates a new dataset from
     ``np_random`` (seconds per reset at the default spec; use a small spec). ``np_random`` is the
     only source of per-episode randomness.
 
-    Each experiment consumes its own ``interactions`` (Table 1-shaped, heavy tailed), or
-    ``deployment_interactions`` sessions if given (the paper's Algorithm 4 uses one size ``n``
-    for all). Whether a deployment succeeds is decided at reset for every experiment of the
-    episode (common random numbers across policies):
+    By default every deployment consumes the same number of sessions, the paper's size of
+    Tables 4 and 5 (``deployment_interactions="paper"``: 10^5 interleaved sessions or 2 * 10^6
+    A/B sessions, with the budget ``T`` of 3 or 2 deployments); an integer sets another common
+    size. ``deployment_interactions="experiment"`` (or ``None``) is the unequal-cost world:
+    each experiment consumes its own ``interactions`` (Table 1-shaped, heavy tailed); there
+    the greedy rule by ``P(e)`` is no longer optimal and :attr:`episode_upper_bound` (the
+    cheapest successes first) is the reference. Whether a deployment succeeds is decided at
+    reset for every experiment of the episode (common random numbers across policies):
 
     * ``outcome="resample"`` (default): a fresh run of the deployment size, drawn from the
       exact law of its session counts;
     * ``outcome="bootstrap"``: that many sessions resampled from the experiment's realised
       full-size run (Algorithm 4's bootstrap);
-    * ``outcome="dataset"``: the dataset's realised label (needs ``deployment_interactions=None``).
+    * ``outcome="dataset"``: the dataset's realised label (needs
+      ``deployment_interactions="experiment"``).
 
-    The paper's Table 4 protocol (about eight test experiments, each deployed for ``n = 10^5``
-    interactions, ``T = 3 * 10^5``) is ``deployment_interactions=100_000, budget=300_000,
-    max_queue=8``; ``outcome="bootstrap"`` reproduces its bootstrap of the recorded runs.
+    The paper's Table 4 (Table 5) protocol is the default with ``max_queue=9`` (an A/B world,
+    ``max_queue=4``); ``outcome="bootstrap"`` reproduces its bootstrap of the recorded runs.
 
     ## Arrivals
     With ``arrivals_per_budget = lam > 0``, after every action that consumes ``c`` interactions,
@@ -87,11 +100,11 @@ class ExperimentQueueEnv(gym.Env):
     | ``features`` | (Q, F) | [-c, c] | the experiment's pre-experiment features (0 if empty) |
     | ``valid`` | (Q,) | {0, 1} | slot is occupied |
 
-    ``c = feature_clip``. With ``normalize_features=True`` (default) features are z-scored
-    with the pool's per-column mean and standard deviation (per generated dataset in
-    ``"fresh"`` mode) and the exploration result is the z score of its significance test
-    (sign test for interleaving, two-proportion test for A/B); otherwise the raw feature values
-    and the raw outcome statistic; both clipped to ``[-c, c]``. ``flatten=True`` returns
+    ``c = feature_clip``. With ``normalize_features=True`` (default) features are z-scored with
+    the pool's per-column mean and standard deviation (per dataset in ``"fresh"`` mode) and the
+    exploration result is the z score of its significance test (sign test for interleaving,
+    two-proportion test for A/B); otherwise the raw feature values and the raw outcome
+    statistic; both clipped to ``[-c, c]``. ``flatten=True`` returns
     ``gymnasium.spaces.flatten`` of the dict (a ``float32`` ``Box``, same key order) for
     ``MlpPolicy``. Feature columns are ``dataset.feature_names``.
 
@@ -116,9 +129,11 @@ class ExperimentQueueEnv(gym.Env):
         pool_seed: seed of the fixed pool's generation (not of the episodes).
         max_queue: number of queue slots ``Q`` (>= 1).
         queue_size: experiments queued at reset (1..max_queue, default ``max_queue``).
-        budget: interactions ``T`` per episode (default: three times the median deployment
-            cost, the paper's "deploy the three first-ranked experiments").
-        deployment_interactions: if given, every deployment consumes this many sessions.
+        budget: interactions ``T`` per episode (default: the paper's 3 (interleaving) or 2
+            (A/B) deployments with ``"paper"``, else three times the median deployment cost).
+        deployment_interactions: ``"paper"`` (default: the paper's size for the experiment
+            type), an integer (every deployment consumes this many sessions), or
+            ``"experiment"`` / ``None`` (each experiment its own cost).
         outcome: ``"resample"``, ``"bootstrap"`` or ``"dataset"``.
         exploration_interactions: sessions per exploration action (0 disables exploration).
         arrivals_per_budget: expected arrivals per ``T`` interactions consumed (>= 0).
@@ -141,7 +156,7 @@ class ExperimentQueueEnv(gym.Env):
         max_queue: int = 10,
         queue_size: int | None = None,
         budget: float | None = None,
-        deployment_interactions: int | None = None,
+        deployment_interactions: int | str | None = "paper",
         outcome: Literal["resample", "bootstrap", "dataset"] = "resample",
         exploration_interactions: int = 0,
         arrivals_per_budget: float = 0.0,
@@ -174,7 +189,8 @@ class ExperimentQueueEnv(gym.Env):
         self.pool_seed = config.pool_seed
         self.max_queue = config.max_queue
         self.queue_size = config.queue_size
-        self.deployment_interactions = config.deployment_interactions
+        self.deployment_interactions: int | None = config.deployment_size(spec.experiment_type)
+        self.cost_mode = "equal" if self.deployment_interactions is not None else "experiment"
         self.outcome = config.outcome
         self.exploration_interactions = config.exploration_interactions
         self.arrivals_per_budget = config.arrivals_per_budget
@@ -185,6 +201,7 @@ class ExperimentQueueEnv(gym.Env):
         self.render_mode = config.render_mode
         self._explore = config.explore
         self.dataset: ExperimentDataset | None = None
+        self._obs_tables_for: ExperimentDataset | None = None  # the pool of the padded tables
         self.budget = self._pool_and_budget(dataset, budget)
         self.n_features = len(feature_names(spec.experiment_type))
         self.action_space = spaces.Discrete(2 * self.max_queue if self._explore else self.max_queue)
@@ -206,7 +223,12 @@ class ExperimentQueueEnv(gym.Env):
             min_cost = self.deployment_interactions or spec.interactions_min
             median_cost = float(self.deployment_interactions or spec.interactions_median)
         if budget is None:
-            budget = 3.0 * median_cost
+            k = (
+                PAPER_DEPLOYMENT[spec.experiment_type][1]
+                if self.config.deployment_interactions == "paper"
+                else 3
+            )
+            budget = k * median_cost
         budget = check_real("budget", budget, 0.0)
         if budget < min_cost:
             raise ValueError(f"budget must be >= the smallest deployment cost {min_cost}, got {budget!r}")
@@ -226,6 +248,10 @@ class ExperimentQueueEnv(gym.Env):
             std = x.std(axis=0)
             x = (x - mean) / np.where(std > 0, std, 1.0)
         self._obs_features = np.clip(x, -self.feature_clip, self.feature_clip).astype(np.float32)
+        # What a reset needs to draw every outcome (the per-session law of each experiment).
+        if self.outcome != "dataset":
+            source = "model" if self.outcome == "resample" else "bootstrap"
+            self._outcome_law = dataset.session_law(source)
 
     def _clear_episode(self) -> None:
         nq = self.max_queue
@@ -268,22 +294,7 @@ class ExperimentQueueEnv(gym.Env):
         n = len(self.dataset)
         self._clear_episode()
         forced = None if options is None else options.get("order")
-        if forced is not None:
-            order = np.asarray(forced)
-            if (
-                order.ndim != 1
-                or order.size == 0
-                or not np.issubdtype(order.dtype, np.integer)
-                or order.min() < 0
-                or order.max() >= n
-                or np.unique(order).size != order.size
-            ):
-                raise ValueError(
-                    f"options['order'] must be distinct experiment indices in [0, {n}), got {forced!r}"
-                )
-            order = order.astype(np.int64)
-        else:
-            order = rng.permutation(n).astype(np.int64)
+        order = rng.permutation(n).astype(np.int64) if forced is None else checked_order(forced, n)
         k = min(self.queue_size, order.size)
         fits = self._costs[order] <= self.budget
         if not fits[:k].any():
@@ -303,10 +314,13 @@ class ExperimentQueueEnv(gym.Env):
             self._success = np.asarray(self.dataset.success, dtype=bool).copy()
             self._statistic = np.asarray(self.dataset.statistic, dtype=float).copy()
         else:
-            source = "model" if self.outcome == "resample" else "bootstrap"
-            res = self.dataset.sample_outcomes(self._costs, rng, source=source)
-            self._success = np.asarray(res.success, dtype=bool)
-            self._statistic = np.asarray(res.statistic, dtype=float)
+            self._success, self._statistic = fast_verdicts(
+                self.dataset.experiment_type,
+                self._outcome_law,
+                self._costs,
+                rng,
+                self.world_spec.significance_level,
+            )
         self._done = False
         return self._observation(), self._info(None, False, None)
 
@@ -325,7 +339,7 @@ class ExperimentQueueEnv(gym.Env):
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self._done:
             raise RuntimeError("step() called after the episode ended; call reset() first")
-        a = _as_action(action, int(self.action_space.n))
+        a = as_action(action, int(self.action_space.n))
         mask = self.action_masks()
         clipped, requested = False, None
         if not mask[a]:
@@ -401,9 +415,15 @@ class ExperimentQueueEnv(gym.Env):
     # ------------------------------------------------------------------ views
     def _observation(self) -> Any:
         occupied = self._slots >= 0
-        idx = np.maximum(self._slots, 0)
-        features = np.where(occupied[:, None], self._obs_features[idx], 0.0).astype(np.float32)
-        cost = np.where(occupied, np.minimum(self._costs[idx] / self.budget, 1.0), 0.0).astype(np.float32)
+        if self._obs_tables_for is not self.dataset:
+            # One zero row at index -1 (an empty slot), built once per pool.
+            n_f = self._obs_features.shape[1]
+            self._padded_features = np.vstack([self._obs_features, np.zeros((1, n_f), dtype=np.float32)])
+            cost = np.minimum(self._costs / self.budget, 1.0)
+            self._padded_cost = np.append(cost, 0.0).astype(np.float32)
+            self._obs_tables_for = self.dataset
+        features = self._padded_features[self._slots]
+        cost = self._padded_cost[self._slots]
         obs: dict[str, np.ndarray] = {
             "budget": np.array([self._remaining / self.budget], dtype=np.float32),
             "cost": cost,
@@ -458,41 +478,23 @@ class ExperimentQueueEnv(gym.Env):
         (ground truth for oracles and the paper's UpperBound; schedulers must not look)."""
         return self._success.copy(), self._statistic.copy()
 
+    @property
+    def episode_upper_bound(self) -> int:
+        """The most successful deployments any schedule can reach in this episode (reads the
+        ground truth; schedulers must not look): the largest number of the episode's successful
+        experiments whose costs fit the budget together, i.e. the cheapest successes first.
+
+        The experiments that can ever be deployed are the queue at reset, plus the whole
+        arrival stream when ``arrivals_per_budget > 0`` (arrival times ignored, so with
+        arrivals it is a bound, not always reachable). With equal deployment sizes it is
+        ``min(successes, T // n)``.
+        """
+        k = min(self.queue_size, self._stream.size)
+        pool = self._stream if self.arrivals_per_budget > 0 else self._stream[:k]
+        return most_successes(self._costs[pool], self._success[pool], self.budget)
+
     def render(self) -> str | None:
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='ansi'")
             return None
-        t = self.budget
-        lines = [
-            f"budget {self._remaining}/{t} ({self._remaining / t:.0%})  Q(S)={self._q}  "
-            f"deployed={self._n_deployed} explored={self._n_explored} backlog={len(self._backlog)}"
-        ]
-        mask = self.action_masks()
-        for slot, e in enumerate(self._slots):
-            if e < 0:
-                lines.append(f"  [{slot:2d}] --")
-                continue
-            cost = int(self._costs[e])
-            flag = "fits" if mask[slot] else "too big"
-            extra = ""
-            if self._explore and self._explored[slot]:
-                extra = f"  explored: {self._explore_stat[slot]:+.4f}"
-            lines.append(
-                f"  [{slot:2d}] exp {int(e):3d}  cost {cost:>11,d} ({cost / t:6.2f} T, {flag}){extra}"
-            )
-        for r in self._records[-3:]:
-            lines.append(
-                f"  step {r.step}: {r.kind} exp {r.experiment} (slot {r.slot}) cost {r.cost:,d}"
-                + (f" -> {'success' if r.success else 'no success'}" if r.kind == "deploy" else "")
-            )
-        return "\n".join(lines)
-
-
-def _as_action(action: Any, n: int) -> int:
-    """Validate an action (an integer, or a one-element integer array as SB3 passes it)."""
-    if isinstance(action, np.ndarray) and action.size == 1 and np.issubdtype(action.dtype, np.integer):
-        action = action.reshape(()).item()
-    a = check_int("action", action)  # TypeError for anything but an integer
-    if not 0 <= a < n:
-        raise ValueError(f"action must be in [0, {n}), got {a}")
-    return a
+        return render_text(self)

@@ -5,6 +5,9 @@ of its historical log, then candidate experiments until the dataset is full (see
 from __future__ import annotations
 
 import functools
+import sys
+import threading
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -25,7 +28,7 @@ from labsched.envs.queue.significance import (
 )
 from labsched.envs.queue.world_spec import QueueWorldSpec
 
-__all__ = ["cached_dataset", "generate_dataset"]
+__all__ = ["SLOW_GENERATION_SECONDS", "cached_dataset", "generate_dataset"]
 
 _MAX_CANDIDATES_PER_EXPERIMENT = 200
 
@@ -163,10 +166,46 @@ def generate_dataset(spec: QueueWorldSpec | None = None, *, rng: np.random.Gener
     return _assemble(world, labels, sdbn, [kept[i] for i in order])
 
 
+#: Seconds after which :func:`cached_dataset` says on stderr that it is generating a world.
+SLOW_GENERATION_SECONDS = 1.0
+
+
 @functools.lru_cache(maxsize=8)
 def cached_dataset(spec: QueueWorldSpec | None = None, seed: int = 0) -> ExperimentDataset:
     """``generate_dataset(spec, rng=np.random.default_rng(seed))``, memoised (datasets are
-    immutable, so environments built from the same ``(spec, seed)`` share one)."""
+    immutable, so environments built from the same ``(spec, seed)`` share one).
+
+    A generation that takes longer than :data:`SLOW_GENERATION_SECONDS` (the default
+    interleaving world takes a few seconds) says so on stderr, once when it is still running
+    and once when it is done; later calls in the process return the cached dataset at once.
+    """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return generate_dataset(spec, rng=np.random.default_rng(int(seed)))
+    kind = (
+        (spec or QueueWorldSpec()).experiment_type
+        if isinstance(spec, QueueWorldSpec) or spec is None
+        else "?"
+    )
+    said = threading.Event()
+
+    def announce() -> None:
+        said.set()
+        print(
+            f"labsched: generating the synthetic {kind} experiment world (dataset seed {seed}); "
+            "done once per process ...",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    timer = threading.Timer(SLOW_GENERATION_SECONDS, announce)
+    timer.daemon = True
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        return generate_dataset(spec, rng=np.random.default_rng(int(seed)))
+    finally:
+        timer.cancel()
+        if said.is_set():
+            print(
+                f"labsched: world generated in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True
+            )

@@ -18,6 +18,7 @@ __all__ = [
     "credit_outcome",
     "dedup_teams",
     "enumerate_team_draft",
+    "independent_clicks_outcome_distribution",
     "interleaving_outcome_distribution",
     "team_draft",
 ]
@@ -164,60 +165,139 @@ def enumerate_team_draft(
 
 
 def interleaving_outcome_distribution(
-    attractiveness: np.ndarray, satisfaction: np.ndarray, credit_teams: np.ndarray
+    attractiveness: np.ndarray,
+    satisfaction: np.ndarray,
+    credit_teams: np.ndarray,
+    *,
+    stop_skip: np.ndarray | None = None,
+    stop_click: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Exact distribution of an interleaved session's outcome under the sDBN (``gamma = 1``).
+    """Exact distribution of an interleaved session's outcome under a cascade click model.
+
+    Without ``stop_skip``/``stop_click`` this is the sDBN with ``gamma = 1``. With them, the
+    cascade may also end after an examined document that was not clicked (probability
+    ``stop_skip[r]`` at rank ``r``) or after a click that did not satisfy (``stop_click[r]``);
+    a dynamic programme over the credit difference either way.
 
     Args:
         attractiveness, satisfaction: ``(..., L)`` click-model parameters of the shown
             documents, top first (0 for padding positions).
         credit_teams: ``(..., L)`` credited team per position (0 = ignored).
+        stop_skip, stop_click: optional ``(L,)`` per-rank stopping probabilities (default 0).
 
     Returns:
         ``(..., 3)`` probabilities of (A wins, B wins, tie).
     """
     a = np.asarray(attractiveness, dtype=float)
-    s = np.asarray(satisfaction, dtype=float)
-    t = np.asarray(credit_teams)
     length = a.shape[-1]
-    width = 2 * length + 1
-    centre = length
     lead = a.shape[:-1]
-    going = np.zeros((*lead, width))  # still examining, by credit difference B - A
-    going[..., centre] = 1.0
+    s = np.broadcast_to(np.asarray(satisfaction, dtype=float), a.shape)
+    t = np.broadcast_to(np.asarray(credit_teams), a.shape)
+    keep_skip = np.ones(length) if stop_skip is None else 1.0 - np.asarray(stop_skip, dtype=float)
+    keep_click = np.ones(length) if stop_click is None else 1.0 - np.asarray(stop_click, dtype=float)
+    # Rows are sessions' pages, laid out (position, page) so that every operation runs along
+    # the long page axis; the state is indexed (credit difference B - A + length, page).
+    a_t, s_t, team_t = (np.ascontiguousarray(x.reshape(-1, length).T) for x in (a, s, t))
+    n = a_t.shape[1]
+    centre = length
+    going = np.zeros((2 * length + 1, n))  # still examining, by credit difference
+    going[centre] = 1.0
     done = np.zeros_like(going)
     for r in range(length):
-        ar = a[..., r, None]
-        sr = s[..., r, None]
-        tr = t[..., r, None]
-        up = np.zeros_like(going)
-        up[..., 1:] = going[..., :-1]
-        down = np.zeros_like(going)
-        down[..., :-1] = going[..., 1:]
-        shifted = np.where(tr == TEAM_B, up, np.where(tr == TEAM_A, down, going))
-        clicked = shifted * ar
-        done += clicked * sr
-        going = going * (1.0 - ar) + clicked * (1.0 - sr)
-    total = going + done
-    return np.stack(
-        [total[..., :centre].sum(-1), total[..., centre + 1 :].sum(-1), total[..., centre]], axis=-1
-    )
+        lo, hi = centre - r, centre + r + 1  # the differences reachable before position r
+        g = going[lo:hi]
+        clicked = g * a_t[r]
+        skipped = g - clicked
+        to_b, to_a = _team_shares(team_t[r])
+        moved = np.zeros((hi - lo + 2, n))  # clicked paths after crediting, differences lo-1..hi
+        moved[1:-1] += clicked * (1.0 - to_b - to_a)
+        moved[2:] += clicked * to_b
+        moved[:-2] += clicked * to_a
+        satisfied = moved * s_t[r]
+        unsatisfied = moved - satisfied
+        done[lo - 1 : hi + 1] += satisfied
+        going_next = unsatisfied * keep_click[r]
+        if keep_click[r] != 1.0:  # stopped after an unsatisfying click
+            done[lo - 1 : hi + 1] += unsatisfied - going_next
+        going_next[1:-1] += skipped * keep_skip[r]
+        if keep_skip[r] != 1.0:  # stopped after a document that was not clicked
+            done[lo:hi] += skipped * (1.0 - keep_skip[r])
+        going[lo - 1 : hi + 1] = going_next
+    return _sign_shares(going + done, centre, lead)
+
+
+def _team_shares(teams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indicators (as floats) of the positions credited to B and to A."""
+    return (teams == TEAM_B).astype(float), (teams == TEAM_A).astype(float)
+
+
+def _sign_shares(total: np.ndarray, centre: int, lead: tuple[int, ...]) -> np.ndarray:
+    """``(*lead, 3)`` mass of negative, positive and zero differences of a ``(W, n)`` law."""
+    out = np.stack([total[:centre].sum(axis=0), total[centre + 1 :].sum(axis=0), total[centre]], axis=-1)
+    return out.reshape(*lead, 3)
 
 
 def cascade_clicks(
-    attractiveness: np.ndarray, satisfaction: np.ndarray, rng: np.random.Generator
+    attractiveness: np.ndarray,
+    satisfaction: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    stop_skip: np.ndarray | None = None,
+    stop_click: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Sample sDBN (``gamma = 1``) clicks for a batch of result pages.
+    """Sample cascade clicks for a batch of result pages (default: the sDBN, ``gamma = 1``).
 
     ``attractiveness``/``satisfaction`` are ``(N, L)`` per shown position (0 for padding).
-    Returns ``(N, L)`` boolean clicks: position ``r`` is examined unless an earlier click
-    satisfied the user; an examined document is clicked with probability ``a`` and a click
-    satisfies with probability ``s``.
+    Returns ``(N, L)`` boolean clicks: position ``r`` is examined unless the user stopped
+    earlier; an examined document is clicked with probability ``a`` and a click satisfies (and
+    stops) with probability ``s``. With ``stop_skip``/``stop_click`` (``(L,)``, as in
+    :func:`interleaving_outcome_distribution`) the user also stops after an examined, not
+    clicked document with probability ``stop_skip[r]`` and after an unsatisfying click with
+    probability ``stop_click[r]``.
     """
     a = np.asarray(attractiveness, dtype=float)
     u = rng.random((2, *a.shape))
     attracted = u[0] < a
     stops = attracted & (u[1] < np.asarray(satisfaction, dtype=float))
+    if stop_skip is not None or stop_click is not None:
+        length = a.shape[-1]
+        sk = np.zeros(length) if stop_skip is None else np.asarray(stop_skip, dtype=float)
+        sc = np.zeros(length) if stop_click is None else np.asarray(stop_click, dtype=float)
+        quit_ = rng.random(a.shape) < np.where(attracted, sc, sk)
+        stops = stops | quit_
     examined = np.ones(a.shape, dtype=bool)
     examined[:, 1:] = np.cumsum(stops[:, :-1], axis=1) == 0
     return examined & attracted
+
+
+def independent_clicks_outcome_distribution(
+    click_probability: np.ndarray, credit_teams: np.ndarray
+) -> np.ndarray:
+    """Exact distribution of an interleaved session's outcome when each position is clicked
+    independently (a position-based user: ``P(click at r) = examination_r * a_r``).
+
+    Args:
+        click_probability: ``(..., L)`` click probability of each shown position.
+        credit_teams: ``(..., L)`` credited team per position (0 = ignored).
+
+    Returns:
+        ``(..., 3)`` probabilities of (A wins, B wins, tie).
+    """
+    p = np.asarray(click_probability, dtype=float)
+    length = p.shape[-1]
+    lead = p.shape[:-1]
+    t = np.broadcast_to(np.asarray(credit_teams), p.shape)
+    p_t, team_t = (np.ascontiguousarray(x.reshape(-1, length).T) for x in (p, t))
+    n = p_t.shape[1]
+    centre = length
+    dist = np.zeros((2 * length + 1, n))
+    dist[centre] = 1.0
+    for r in range(length):
+        lo, hi = centre - r, centre + r + 1
+        d = dist[lo:hi].copy()
+        clicked = d * p_t[r]
+        to_b, to_a = _team_shares(team_t[r])
+        dist[lo:hi] = d - clicked * (to_b + to_a)  # credited clicks leave their difference
+        dist[lo + 1 : hi + 1] += clicked * to_b
+        dist[lo - 1 : hi - 1] += clicked * to_a
+    return _sign_shares(dist, centre, lead)

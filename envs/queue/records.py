@@ -109,6 +109,8 @@ class CandidateRanker:
         affected_share: share of (focus) queries changed.
         focus_group: the query-length group the change focuses on (index into
             :data:`GROUP_NAMES`), or -1 for the whole stream.
+        hidden_effect: weight of the change along the experiment-period users' hidden utility
+            component (invisible to every pre-experiment feature).
     """
 
     ranking: np.ndarray
@@ -118,6 +120,7 @@ class CandidateRanker:
     change_noise: float
     affected_share: float
     focus_group: int
+    hidden_effect: float = 0.0
 
 
 class DeploymentRecord(NamedTuple):

@@ -19,14 +19,17 @@ produces) and this module (the world itself); every public name is re-exported h
   hidden graded relevance ``r in {0, .., 4}``: ``r = clip(round(z), 0, 4)`` with
   ``z ~ N(mu_q, 1.1^2)`` and a per-query level ``mu_q ~ N(0.8, 0.6^2)``.
 * Users do not judge exactly like assessors: the *user utility* of a document is
-  ``u = r + user_noise * eps`` with ``eps ~ N(0, 1)`` per (query, document).
-* Click model: the simplified DBN (sDBN) of Chapelle & Zhang with no abandonment
-  (``gamma = 1``). The user examines the result list top-down; an examined document is clicked
-  with probability ``a = 0.02 + 0.6 * sigmoid(1.2 (u - 3))`` (attractiveness); after a click
-  the user is satisfied with probability ``s = 0.05 + 0.85 * sigmoid(1.5 (u - 2.5))`` and stops,
-  otherwise examination continues; a non-clicked document never stops it. The true
-  ``(a, s)`` are hidden from the features, which only see a click log of an earlier period,
-  whose users differ slightly (``u + click_drift * N(0, 1)``).
+  ``u = r + user_noise * eps + hidden_utility * eta`` with ``eps, eta ~ N(0, 1)`` per
+  (query, document); ``eta`` is new in the experiment period (the historical log's users have
+  ``r + user_noise * eps + click_drift * N(0, 1)`` instead), so no pre-experiment feature
+  sees it.
+* Documents have an attractiveness ``a = 0.02 + 0.6 * sigmoid(1.2 (u - 3))`` and a
+  satisfaction ``s = 0.05 + 0.85 * sigmoid(1.5 (u - 2.5))``. How users browse a page is
+  :mod:`labsched.envs.queue.users` (``spec.user_model``): by default a mixture of cascade users
+  who may abandon the page and position-based browsers (they see the order of the page), of a
+  different family from the sDBN of Chapelle & Zhang (no abandonment, ``gamma = 1``) that the
+  features fit to the historical log; ``user_model="sdbn"`` makes the users that sDBN. The
+  true ``(a, s)`` are hidden from the features, which only see the log.
 * Rankers are score matrices over each query's documents; a ranker shows its top
   ``list_length`` documents. The production ranker ``A`` (shared by every experiment) scores
   ``r + production_noise * xi``.
@@ -34,8 +37,10 @@ produces) and this module (the world itself); every public name is re-exported h
   *affected* queries: ``score_B = score_A + effect * g + change_noise * xi'``, where the
   direction ``g = (1 - user_signal) * r_std + user_signal * eps`` mixes the standardised
   relevance (visible to assessors) with the users' private signal ``eps`` (visible only through
-  clicks). ``effect`` > 0 moves the ranking towards what users want, ``effect`` < 0 away from
-  it, and ``change_noise`` reshuffles. Each experiment changes a share of the queries drawn
+  clicks), plus ``hidden_effect * eta`` (visible to nobody before the experiment). ``effect``
+  and ``hidden_effect`` are heavy tailed (Student-t, ``spec.effect_df``) and independent;
+  > 0 moves the ranking towards what users want, < 0 away from it, and ``change_noise``
+  reshuffles. Each experiment changes a share of the queries drawn
   from ``spec.affected_share``, focused with probability ``spec.focus_prob`` on one query-length
   group (the rest of the stream then changes at a tenth of that rate).
 
@@ -52,15 +57,16 @@ sessions (``wins_B ~ Binomial(wins_A + wins_B, 1/2)`` under the null) gives ``p 
 
 *A/B test*: half of the sessions (``n // 2``) see A, the rest B; the metric is the
 click-through rate (share of sessions with at least one click); success is a two-sided pooled
-two-proportion z-test with ``p < alpha`` and ``CTR_B > CTR_A``. (With ``gamma = 1`` the
+two-proportion z-test with ``p < alpha`` and ``CTR_B > CTR_A``. (With sDBN users the
 probability of a click-less page is the product of ``1 - a`` over the shown documents, so an A/B
-test only sees *which* documents enter the top ``m``, not their order.)
+test only sees *which* documents enter the top ``m``; the default browsing users also see their
+order.)
 
 Sessions are independent given the world, so the counts of an experiment of ``n`` sessions are
 exactly ``Multinomial(n, (P_A wins, P_B wins, P_tie))`` (interleaving) or two binomials (A/B).
 :meth:`SearchWorld.interleaving_probabilities` computes those probabilities *exactly*
 (enumerating the ``2^ceil(m/2)`` equally likely Team Draft coin sequences of each affected query
-and running the cascade as a dynamic programme over the credit difference), so full-size
+and running each kind of user as a dynamic programme over the credit difference), so full-size
 experiments (up to 10^8 sessions) are sampled from their exact law in O(1);
 :meth:`SearchWorld.simulate_interleaving` / :meth:`SearchWorld.simulate_ab` simulate the same
 experiment session by session (vectorised NumPy, no Python loop per session) and agree with it
@@ -102,6 +108,7 @@ from labsched.envs.queue.significance import (
     interleaving_power,
     interleaving_test,
 )
+from labsched.envs.queue.users import BrowsingModel
 from labsched.envs.queue.world_spec import GROUP_NAMES, QueueWorldSpec
 
 __all__ = [
@@ -110,6 +117,7 @@ __all__ = [
     "TEAM_B",
     "ABOutcome",
     "ABSessions",
+    "BrowsingModel",
     "CandidateRanker",
     "ClickLog",
     "InterleavingOutcome",
@@ -169,11 +177,15 @@ class SearchWorld:
         query_weight: ``(Q,)`` probability that a session issues the query.
         relevance: ``(Q, D)`` hidden graded relevance 0..4.
         user_signal: ``(Q, D)`` users' private utility signal ``eps`` (standard normal).
+        hidden_signal: ``(Q, D)`` the experiment-period users' new utility component ``eta``
+            (standard normal), unseen by the assessors and by the historical log (``None``: none).
         attractiveness, satisfaction: ``(Q, D)`` true sDBN parameters (experiment period).
         log_attractiveness, log_satisfaction: ``(Q, D)`` the same for the earlier period of the
             historical click log (differing by ``spec.click_drift``).
         production_scores: ``(Q, D)`` scores of the production ranker A.
         production_ranking: ``(Q, m)`` A's top-``m`` documents.
+        users: the true users' :class:`~labsched.envs.queue.users.BrowsingModel` (``None``:
+            the sDBN users whose parameters are ``attractiveness`` and ``satisfaction``).
     """
 
     spec: QueueWorldSpec
@@ -187,6 +199,8 @@ class SearchWorld:
     log_satisfaction: np.ndarray
     production_scores: np.ndarray
     production_ranking: np.ndarray
+    users: BrowsingModel | None = None
+    hidden_signal: np.ndarray | None = None
 
     @classmethod
     def generate(cls, spec: QueueWorldSpec | None, rng: np.random.Generator) -> SearchWorld:
@@ -206,9 +220,10 @@ class SearchWorld:
         level = rng.normal(_REL_LEVEL_MEAN, _REL_LEVEL_SD, size=(nq, 1))
         rel = np.clip(np.rint(level + _REL_SD * rng.standard_normal((nq, nd))), 0, 4).astype(np.int8)
         eps = rng.standard_normal((nq, nd))
-        utility = rel + spec.user_noise * eps
-        attr, sat = _click_model(utility)
-        log_attr, log_sat = _click_model(utility + spec.click_drift * rng.standard_normal((nq, nd)))
+        eta = rng.standard_normal((nq, nd))
+        seen = rel + spec.user_noise * eps
+        attr, sat = _click_model(seen + spec.hidden_utility * eta)
+        log_attr, log_sat = _click_model(seen + spec.click_drift * rng.standard_normal((nq, nd)))
         scores = rel + spec.production_noise * rng.standard_normal((nq, nd))
         ranking = top_m(scores, spec.list_length)
         return cls(
@@ -223,6 +238,8 @@ class SearchWorld:
             log_satisfaction=_readonly(log_sat),
             production_scores=_readonly(scores),
             production_ranking=_readonly(ranking),
+            users=BrowsingModel.from_spec(spec),
+            hidden_signal=_readonly(eta),
         )
 
     # ------------------------------------------------------------------ basic views
@@ -239,6 +256,11 @@ class SearchWorld:
         return self.production_ranking.shape[1]
 
     @property
+    def user_model(self) -> BrowsingModel:
+        """The true users (:attr:`users`, or the sDBN when the world was built without)."""
+        return BrowsingModel.sdbn(self.list_length) if self.users is None else self.users
+
+    @property
     def query_group(self) -> np.ndarray:
         """``(Q,)`` query-length group: 0 (one term), 1 (two), 2 (three or more)."""
         return np.minimum(self.query_length, 3) - 1
@@ -248,7 +270,8 @@ class SearchWorld:
         """Draw a candidate ranker B from the spec's change distribution (see module docstring)."""
         spec = self.spec
         check_generator("rng", rng)
-        effect = float(rng.normal(spec.effect_mean, spec.effect_sd))
+        effect = spec.effect_mean + spec.effect_sd * _heavy_tailed(rng, spec.effect_df)
+        hidden = spec.hidden_effect_sd * _heavy_tailed(rng, spec.effect_df)
         kappa = float(rng.uniform(0.0, spec.user_signal))
         tau = float(rng.uniform(0.0, spec.change_noise))
         share = float(rng.uniform(*spec.affected_share))
@@ -266,6 +289,8 @@ class SearchWorld:
             direction = (1.0 - kappa) * rel_std + kappa * self.user_signal[idx]
             noise = rng.standard_normal((idx.size, self.n_docs))
             scores = self.production_scores[idx] + effect * direction + tau * noise
+            if self.hidden_signal is not None and hidden != 0.0:
+                scores = scores + hidden * self.hidden_signal[idx]
             ranking[idx] = top_m(scores, self.list_length)
         return CandidateRanker(
             ranking=_readonly(ranking),
@@ -275,6 +300,7 @@ class SearchWorld:
             change_noise=tau,
             affected_share=share,
             focus_group=focus,
+            hidden_effect=hidden,
         )
 
     def changed_queries(self, ranking_b: np.ndarray) -> np.ndarray:
@@ -316,15 +342,19 @@ class SearchWorld:
         if q.size:
             a = self.attractiveness[q[:, None, None], tab.docs]
             s = self.satisfaction[q[:, None, None], tab.docs]
-            out[q] = interleaving_outcome_distribution(a, s, tab.credit_teams).mean(axis=1)
+            out[q] = self.user_model.outcome_distribution(a, s, tab.credit_teams).mean(axis=1)
         if per_query:
             return out
         return self.query_weight @ out
 
     def click_through_rate(self, ranking: np.ndarray, *, per_query: bool = False) -> np.ndarray | float:
-        """Exact probability that a page of ``ranking`` gets at least one click."""
-        a = np.take_along_axis(self.attractiveness, np.asarray(ranking, dtype=np.int64), axis=1)
-        ctr = 1.0 - np.prod(1.0 - a, axis=1)
+        """Exact probability that a page of ``ranking`` gets at least one click (per query, or
+        averaged over the query stream); it depends on the order of the page unless the users
+        are the sDBN."""
+        r = np.asarray(ranking, dtype=np.int64)
+        a = np.take_along_axis(self.attractiveness, r, axis=1)
+        s = np.take_along_axis(self.satisfaction, r, axis=1)
+        ctr = self.user_model.click_probability(a, s)
         return ctr if per_query else float(self.query_weight @ ctr)
 
     # ------------------------------------------------------------------ session simulation
@@ -376,7 +406,7 @@ class SearchWorld:
                 docs[rows] = tab.docs[t_row, pattern]
                 teams[rows] = tab.teams[t_row, pattern]
                 credit_teams[rows] = tab.credit_teams[t_row, pattern]
-            clicks = cascade_clicks(
+            clicks = self.user_model.sample_clicks(
                 self.attractiveness[q[:, None], docs], self.satisfaction[q[:, None], docs], rng
             )
             ca, cb, outcome = credit_outcome(credit_teams, clicks)
@@ -392,7 +422,7 @@ class SearchWorld:
         q = self.sample_queries(n, rng)
         arm = (np.arange(n) >= n // 2).astype(np.int8)
         docs = np.where(arm[:, None] == 1, np.asarray(ranking_b)[q], self.production_ranking[q])
-        clicks = cascade_clicks(
+        clicks = self.user_model.sample_clicks(
             self.attractiveness[q[:, None], docs], self.satisfaction[q[:, None], docs], rng
         )
         return ABSessions(q, arm, docs, clicks)
@@ -406,7 +436,7 @@ class SearchWorld:
         if self.spec.log_noise > 0:
             scores = scores + self.spec.log_noise * rng.standard_normal(scores.shape)
         docs = top_m(scores, self.list_length)
-        clicks = cascade_clicks(
+        clicks = self.user_model.sample_clicks(
             self.log_attractiveness[q[:, None], docs], self.log_satisfaction[q[:, None], docs], rng
         )
         return ClickLog(q, docs, clicks)
@@ -428,6 +458,11 @@ class SearchWorld:
         keep = labelled & mask[:, None]
         labels[keep] = noisy[keep].astype(np.int8)
         return _readonly(labels)
+
+
+def _heavy_tailed(rng: np.random.Generator, df: float) -> float:
+    """One standard Student-t draw with ``df`` degrees of freedom (standard normal if infinite)."""
+    return float(rng.standard_normal() if np.isinf(df) else rng.standard_t(df))
 
 
 def _click_model(utility: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

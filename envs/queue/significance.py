@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 __all__ = [
     "ABOutcome",
     "InterleavingOutcome",
     "ab_power",
     "ab_test",
+    "fast_verdicts",
     "interleaving_power",
     "interleaving_test",
 ]
@@ -79,7 +80,8 @@ def interleaving_test(wins_a: Any, wins_b: Any, ties: Any, alpha: float) -> Inte
         statistic = np.where(n > 0, (wb + 0.5 * tt) / np.maximum(n, 1) - 0.5, 0.0)
         z = np.where(decided > 0, (wb - wa) / np.sqrt(np.maximum(decided, 1)), 0.0)
     lo = np.minimum(wa, wb)
-    p = np.where(decided > 0, np.minimum(1.0, 2.0 * stats.binom.cdf(lo, np.maximum(decided, 1), 0.5)), 1.0)
+    # special.bdtr is the binomial CDF (the ufunc, without scipy.stats' per-call overhead)
+    p = np.where(decided > 0, np.minimum(1.0, 2.0 * special.bdtr(lo, np.maximum(decided, 1), 0.5)), 1.0)
     p = np.where(wa == wb, 1.0, p)
     success = (p < alpha) & (wb > wa)
     return InterleavingOutcome(n, wa, wb, tt, statistic, z, p, success)
@@ -99,7 +101,7 @@ def ab_test(sessions_a: Any, clicks_a: Any, sessions_b: Any, clicks_b: Any, alph
     statistic = np.where(ok, fb - fa, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(ok & (se > 0), statistic / np.where(se > 0, se, 1.0), 0.0)
-    p = 2.0 * stats.norm.sf(np.abs(z))
+    p = 2.0 * special.ndtr(-np.abs(z))  # = 2 * stats.norm.sf(|z|)
     success = (p < alpha) & (statistic > 0)
     return ABOutcome(na + nb, na, ca, nb, cb, statistic, z, p, success)
 
@@ -115,9 +117,9 @@ def interleaving_power(probs: np.ndarray, n_sessions: Any, alpha: float) -> np.n
     n = np.asarray(n_sessions, dtype=float)
     pa, pb = probs[..., 0], probs[..., 1]
     d = pb - pa
-    zc = stats.norm.isf(alpha / 2.0)
+    zc = -special.ndtri(alpha / 2.0)  # = stats.norm.isf(alpha / 2)
     var = np.maximum(n * (pa + pb - d * d), 1e-300)
-    return stats.norm.cdf((n * d - zc * np.sqrt(n * (pa + pb))) / np.sqrt(var))
+    return special.ndtr((n * d - zc * np.sqrt(n * (pa + pb))) / np.sqrt(var))
 
 
 def ab_power(ctr: np.ndarray, n_sessions: Any, alpha: float) -> np.ndarray:
@@ -132,8 +134,52 @@ def ab_power(ctr: np.ndarray, n_sessions: Any, alpha: float) -> np.ndarray:
     nb = n - na
     pa, pb = ctr[..., 0], ctr[..., 1]
     pooled = (na * pa + nb * pb) / np.maximum(n, 1)
-    zc = stats.norm.isf(alpha / 2.0)
+    zc = -special.ndtri(alpha / 2.0)  # = stats.norm.isf(alpha / 2)
     inv = 1.0 / np.maximum(na, 1) + 1.0 / np.maximum(nb, 1)
     se0 = np.sqrt(pooled * (1 - pooled) * inv)
     se1 = np.maximum(np.sqrt(pa * (1 - pa) / np.maximum(na, 1) + pb * (1 - pb) / np.maximum(nb, 1)), 1e-300)
-    return stats.norm.cdf((pb - pa - zc * se0) / se1)
+    return special.ndtr((pb - pa - zc * se0) / se1)
+
+
+def fast_verdicts(
+    experiment_type: str, law: np.ndarray, n_sessions: np.ndarray, rng: np.random.Generator, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(success, statistic)`` of one run of ``n_sessions`` sessions per experiment.
+
+    The same draws and verdicts as ``ExperimentDataset.sample_outcomes`` (one multinomial per
+    interleaving experiment, or one binomial per A/B arm, from ``rng`` in that order), without
+    building the full outcome records: what the queue environment needs at every reset.
+
+    Args:
+        experiment_type: ``"interleaving"`` or ``"ab"``.
+        law: ``(E, 3)`` normalised (A wins, B wins, tie) probabilities, or ``(E, 2)`` CTRs.
+        n_sessions: ``(E,)`` sessions per run.
+        rng: the generator.
+        alpha: significance level.
+    """
+    n = np.asarray(n_sessions, dtype=np.int64)
+    if experiment_type == "interleaving":
+        if n.size == 0:
+            return np.zeros(0, dtype=bool), np.zeros(0)
+        wa, wb, ties = rng.multinomial(n, law).T
+        # interleaving_test's verdict and Equation 1, with the sign test only where B leads.
+        statistic = (wb + 0.5 * ties) / np.maximum(n, 1) - 0.5
+        statistic[n == 0] = 0.0
+        success = wb > wa
+        lead = np.flatnonzero(success)
+        success[lead] = 2.0 * special.bdtr(wa[lead], wa[lead] + wb[lead], 0.5) < alpha
+        return success, statistic
+    na = n // 2
+    nb = n - na
+    ca = rng.binomial(na, law[:, 0])
+    cb = rng.binomial(nb, law[:, 1])
+    # ab_test's verdict and statistic, with the z-test only where B's CTR is higher.
+    ok = (na > 0) & (nb > 0)
+    statistic = np.where(ok, cb / np.maximum(nb, 1) - ca / np.maximum(na, 1), 0.0)
+    success = statistic > 0
+    up = np.flatnonzero(success)
+    pooled = (ca[up] + cb[up]) / (na[up] + nb[up])
+    se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / na[up] + 1.0 / nb[up]))
+    z = np.divide(statistic[up], se, out=np.zeros(up.size), where=se > 0)
+    success[up] = 2.0 * special.ndtr(-z) < alpha
+    return success, statistic

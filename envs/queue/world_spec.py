@@ -12,12 +12,24 @@ from typing import Any, Literal
 
 from labsched.envs._lib.validation import check_bool, check_choice, check_int, check_real
 
-__all__ = ["GROUP_NAMES", "ExperimentType", "QueueWorldSpec"]
+__all__ = ["GROUP_NAMES", "USER_MODELS", "ExperimentType", "QueueWorldSpec"]
+
+USER_MODELS = ("browsing", "sdbn")
+"""Values of ``QueueWorldSpec.user_model`` (see :mod:`labsched.envs.queue.users`)."""
 
 GROUP_NAMES = ("len1", "len2", "len3+")
 """Query-length groups (one, two, three or more terms); ``SearchWorld.query_group`` indexes them."""
 
 ExperimentType = Literal["interleaving", "ab"]
+
+#: Calibrated ``(effect_mean, effect_sd, effect_df, hidden_effect_sd)`` per experiment type (see
+#: QueueWorldSpec and docs/results/queue_calibration/): with them the paper's UpperBound of
+#: Tables 4 and 5 comes out near its published values (about 2.4 and 0.9) and the single
+#: features' AUCs well below the oracle's.
+EFFECT_DEFAULTS: dict[str, tuple[float, float, float, float]] = {
+    "interleaving": (0.0, 0.03, 3.0, 0.03),
+    "ab": (0.0, 0.6, 3.0, 0.8),
+}
 
 # Paper-shaped defaults per experiment type (Table 1 of the paper; see QueueWorldSpec).
 _TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -28,6 +40,10 @@ _TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
         "interactions_sigma": 1.18,
         "interactions_min": 178_000,
         "interactions_max": 39_000_000,
+        "effect_mean": EFFECT_DEFAULTS["interleaving"][0],
+        "effect_sd": EFFECT_DEFAULTS["interleaving"][1],
+        "effect_df": EFFECT_DEFAULTS["interleaving"][2],
+        "hidden_effect_sd": EFFECT_DEFAULTS["interleaving"][3],
     },
     "ab": {
         "n_experiments": 35,
@@ -36,6 +52,10 @@ _TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
         "interactions_sigma": 0.71,
         "interactions_min": 1_400_000,
         "interactions_max": 196_000_000,
+        "effect_mean": EFFECT_DEFAULTS["ab"][0],
+        "effect_sd": EFFECT_DEFAULTS["ab"][1],
+        "effect_df": EFFECT_DEFAULTS["ab"][2],
+        "hidden_effect_sd": EFFECT_DEFAULTS["ab"][3],
     },
 }
 _TYPE_FIELDS = tuple(_TYPE_DEFAULTS["interleaving"])
@@ -54,6 +74,13 @@ _SCALAR_RULES: tuple[tuple[str, bool, float, float | None, bool, bool], ...] = (
     ("production_noise", False, 0.0, 10.0, True, False),
     ("effect_mean", False, -10.0, 10.0, False, False),
     ("effect_sd", False, 0.0, 10.0, False, False),
+    ("hidden_effect_sd", False, 0.0, 10.0, False, False),
+    ("hidden_utility", False, 0.0, 10.0, False, False),
+    ("browser_share", False, 0.0, 1.0, False, False),
+    ("examination_decay", False, 0.0, 5.0, False, False),
+    ("abandon_skip", False, 0.0, 1.0, False, False),
+    ("abandon_click", False, 0.0, 1.0, False, False),
+    ("abandon_decay", False, 0.0, 5.0, False, False),
     ("change_noise", False, 0.0, 10.0, False, False),
     ("user_signal", False, 0.0, 1.0, False, False),
     ("focus_prob", False, 0.0, 1.0, False, False),
@@ -92,6 +119,10 @@ class QueueWorldSpec:
     | ``interactions_median`` | 1,000,000 | 42,000,000 |
     | ``interactions_sigma`` | 1.18 (mean 2M) | 0.71 (mean 54M) |
     | ``interactions_min`` / ``_max`` | 178K / 39M | 1.4M / 196M |
+    | ``effect_mean``, ``effect_sd``, ``effect_df`` | 0, 0.03, 3 | 0, 0.6, 3 |
+    | ``hidden_effect_sd`` | 0.03 | 0.8 |
+
+    The effect defaults are calibrated (``docs/results/queue_calibration/``), not from Table 1.
 
     :meth:`replace` with a new ``experiment_type`` re-applies that type's defaults to the
     type-default fields it does not set explicitly.
@@ -115,8 +146,18 @@ class QueueWorldSpec:
         length_popularity_decay: how much rarer each extra query term makes a query (>= 0).
         user_noise: standard deviation of the users' private utility signal (>= 0).
         production_noise: noise of the production ranker A's scores (> 0).
-        effect_mean, effect_sd: each candidate's ``effect`` (the weight of its change towards
-            user utility, in score units) is ``N(effect_mean, effect_sd^2)``.
+        effect_mean, effect_sd, effect_df: each candidate's visible ``effect`` (the weight of
+            its change towards what assessors and the historical log see, in score units) is
+            ``effect_mean + effect_sd * t``, ``t`` a Student-t variable with ``effect_df``
+            degrees of freedom (heavy tailed; ``inf``: the normal). Type defaults, calibrated
+            (``EFFECT_DEFAULTS``).
+        hidden_effect_sd: scale of each candidate's hidden effect ``hidden_effect_sd * t`` (same
+            ``effect_df``): the weight of its change along the experiment-period users' utility
+            component ``eta`` that no pre-experiment feature sees (type default). The two scales
+            set the size of the true effects; their ratio, with ``label_*``, ``log_*``,
+            ``click_drift`` and the users, sets how well the features predict them.
+        hidden_utility: weight of ``eta`` (standard normal per query and document) in the
+            experiment-period users' utility (>= 0; the log's users do not have it).
         change_noise: each candidate reshuffles its affected queries with noise
             ``U(0, change_noise)`` (>= 0).
         user_signal: each candidate's share of the users' private signal in its change
@@ -134,6 +175,14 @@ class QueueWorldSpec:
             drawn afresh per session (past production variants; >= 0).
         click_drift: users change between the log period and the experiments: the log's users
             have utility ``u + click_drift * N(0, 1)`` (fixed per query and document; >= 0).
+        user_model: the true users, ``"browsing"`` (default: cascade users who may abandon the
+            page, mixed with position-based browsers; not the features' sDBN) or ``"sdbn"``
+            (the features' own click model); see :mod:`labsched.envs.queue.users`.
+        browser_share: share of position-based browsers among the users (``"browsing"``).
+        examination_decay: a browser examines rank ``r`` with probability ``r^-decay``.
+        abandon_skip, abandon_click: a cascade user stops after a skipped document (after an
+            unsatisfying click) at rank ``r`` with probability ``abandon_* * r^-abandon_decay``.
+        abandon_decay: how fast the stopping probabilities decay with the rank.
         interactions_median, interactions_sigma, interactions_min, interactions_max: each
             experiment's deployment size (the user interactions it consumes) is
             ``clip(round(median * exp(sigma * N(0, 1))), min, max)`` (type defaults).
@@ -152,8 +201,11 @@ class QueueWorldSpec:
     length_popularity_decay: float = 0.5
     user_noise: float = 0.8
     production_noise: float = 1.0
-    effect_mean: float = 0.0
-    effect_sd: float = 0.05
+    effect_mean: float | None = None
+    effect_sd: float | None = None
+    effect_df: float | None = None
+    hidden_effect_sd: float | None = None
+    hidden_utility: float = 1.0
     change_noise: float = 0.3
     user_signal: float = 0.6
     affected_share: tuple[float, float] = (0.02, 0.3)
@@ -166,6 +218,12 @@ class QueueWorldSpec:
     log_sessions: int = 100_000
     log_noise: float = 0.5
     click_drift: float = 0.7
+    user_model: str = "browsing"
+    browser_share: float = 0.3
+    examination_decay: float = 1.0
+    abandon_skip: float = 0.3
+    abandon_click: float = 0.4
+    abandon_decay: float = 0.5
     interactions_median: int | None = None
     interactions_sigma: float | None = None
     interactions_min: int | None = None
@@ -192,6 +250,12 @@ class QueueWorldSpec:
             "docs_per_query",
             check_int(_field("docs_per_query"), self.docs_per_query, self.list_length, 1000),
         )
+        object.__setattr__(
+            self,
+            "effect_df",
+            check_real(_field("effect_df"), self.effect_df, 0.0, low_open=True, finite=False),
+        )
+        check_choice(_field("user_model"), self.user_model, USER_MODELS)
         object.__setattr__(self, "query_length_probs", self._checked_length_probs())
         object.__setattr__(self, "affected_share", self._checked_affected_share())
         if not self.interactions_min <= self.interactions_median <= self.interactions_max:

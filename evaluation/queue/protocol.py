@@ -3,7 +3,9 @@ et al., SIGIR 2015), its tables and figure, and an RL agent compared with the sc
 
 The code is split by job, every public name re-exported here: :mod:`.metrics` (AUC, Q(S)),
 :mod:`.config` (what to run), :mod:`.runner` (the splits and Algorithm 4), :mod:`.summary`
-(confidence intervals, Wilcoxon tests), :mod:`.tables` (Markdown, CSV, figure),
+(confidence intervals, Wilcoxon tests), :mod:`.tables` (Markdown, CSV, figure), :mod:`.worlds`
+(several generated worlds: spread across worlds and the paper's findings), :mod:`.calibration`
+(the world against the paper's setting),
 :mod:`.agent_comparison` and :mod:`.report` (``labsched queue-eval``). The agent itself is
 trained in :mod:`labsched.agents.queue`; the splits are
 :func:`labsched.envs.queue.splits.stratified_splits`.
@@ -17,7 +19,8 @@ For each of ``n_splits`` stratified random splits of the dataset's experiments (
 ``StratifiedShuffleSplit`` on the success label):
 
 1. the learned schedulers are fitted on the training experiments (once per exploration size,
-   the exploration feature of every training experiment drawn at that size);
+   the exploration feature of every training experiment drawn at that size; the tuned ones
+   reuse the hyperparameters cross-validated without exploration);
 2. the test experiments are ranked by every scheduler, ``n_bootstrap`` times (random
    schedulers, random tie-breaks and exploration results are redrawn every time);
 3. **AUC** (Equation 4, :func:`schedule_auc`) of each schedule against the realised outcomes
@@ -46,10 +49,16 @@ run.
 ## Differences from the paper, on purpose
 * Q(S) uses Equation 5 literally (an experiment counts if the interactions used up to and
   including it fit in ``T``); with equal deployment sizes ``T / k`` this is Algorithm 4's loop.
-* The pairwise boosted trees are a RankNet-loss booster on scikit-learn regression trees
-  (R's ``gbm`` pairwise mode is not available); the boosters' hyperparameters are fixed
-  rather than cross-validated, to keep the default run to minutes (``lgbm`` can tune its
-  number of trees with ``tune=True``).
+* The pairwise boosted trees are a RankNet-loss booster (R's ``gbm`` pairwise mode is not
+  available) with fixed hyperparameters. LGBM is cross-validated as in the paper (5 folds,
+  depth 1-3, learning rate 0.05 or 0.1, up to 100 trees with early stopping; ``tune=False``
+  fixes it), and LR's ``C`` by 10-fold cross-validation. Both boosters grow their trees with
+  :mod:`labsched.baselines.queue.small_trees` (NumPy, not scikit-learn: the same
+  least-squares trees without scikit-learn's per-fit validation, which dominated).
+* Tuning happens once per split: the fits with an exploration feature reuse the
+  hyperparameters cross-validated on the split's training experiments without exploration
+  (``ProtocolConfig.retune_per_exploration=True`` tunes every fit, about 12x the
+  cross-validations).
 """
 
 from __future__ import annotations
@@ -74,6 +83,7 @@ from labsched.evaluation.queue.report import QueueEvalResult, queue_eval
 from labsched.evaluation.queue.runner import CellKey, ProtocolResult, run_protocol
 from labsched.evaluation.queue.summary import PairTest, SummaryRow, scheduler_label, summarize, wilcoxon_p
 from labsched.evaluation.queue.tables import figure1_rows, plot_figure1, tables_markdown, write_rows_csv
+from labsched.evaluation.queue.worlds import FindingRow, WorldRow, across_worlds, findings, worlds_markdown
 
 # The agent's names load on first use (PEP 562): labsched.agents imports stable-baselines3 and
 # torch (the rl extra), which the protocol and ``labsched queue-eval`` without an agent do not need.
@@ -92,15 +102,19 @@ __all__ = [
     "DEFAULT_FIGURE_ENTRIES",
     "PAPER_TABLES",
     "CellKey",
+    "FindingRow",
     "PairTest",
     "ProtocolConfig",
     "ProtocolResult",
     "QueueEvalResult",
     "SummaryRow",
+    "WorldRow",
+    "across_worlds",
     "auc_rows",
     "brute_force_best_order",
     "expected_q",
     "figure1_rows",
+    "findings",
     "greedy_order",
     "paper_config",
     "plot_figure1",
@@ -113,6 +127,7 @@ __all__ = [
     "summarize",
     "tables_markdown",
     "wilcoxon_p",
+    "worlds_markdown",
     "write_rows_csv",
     *sorted(lazy_names(_AGENT_MODULES)),
 ]

@@ -85,10 +85,15 @@ class _SplitEvaluation:
         key = (name, e)
         if key not in self._fitted:
             opts = {"seed": _scheduler_seed(self.cfg.seed, self.split, name)}
-            s = make_queue_scheduler(name, **{**opts, **self.cfg.scheduler_options.get(name, {})})
+            opts.update(self.cfg.scheduler_options.get(name, {}))
+            if e > 0 and not self.cfg.retune_per_exploration:
+                # hyperparameters tuned on this split's training experiments without
+                # exploration serve every exploration size (one cross-validation per split)
+                opts.update(getattr(self.scheduler(name, 0), "tuned_params", dict)())
+            s = make_queue_scheduler(name, **opts)
             if s.needs_fit:
                 expl = None
-                if e > 0:
+                if e > 0 and not self.cfg.retune_per_exploration:
                     rng = self._rng("explore-train", e)
                     expl = self.train.exploration_features(e, rng, source=self.cfg.outcome_source)
                 s.fit(self.train, expl)
@@ -127,8 +132,9 @@ class _SplitEvaluation:
             return ties.random((self.reps, self.n_test))
         view = QueueView.from_dataset(self.test, with_truth=s.reads_ground_truth)
         if s.reads_ground_truth:
-            # The paper's UpperBound sorts by the recorded outcome sigma(e).
-            view = replace(view, true_success=None)
+            # The paper's UpperBound sorts by the recorded outcome sigma(e); every deployment of
+            # the protocol has the same size, so no reference divides by a cost.
+            view = replace(view, true_success=None, costs=None)
         return np.broadcast_to(s.priority(view), (self.reps, self.n_test))
 
     def cell(self, metric: str, t: int, k: int, f: float, name: str) -> float:
