@@ -71,11 +71,21 @@ planning grid is every ``s``-th epoch (``s = ceil(N / max_plan_points)``), stage
 which starts experiments at any epoch, in between). This is still policy switching over a
 generator of IL policies (Theorem 2 holds for that generator); what changes is that a planned
 boundary or plan time may fall up to ``s * epoch`` after the epoch the full grid would use.
-Below the cap (``epoch >= h / 100``, the paper's settings included) PS is unchanged, decision for
+Below the grid cap (``epoch >= h / 100``, the paper's settings included) PS is unchanged, decision for
 decision (pinned by ``tests/test_scale.py``). Effect of the cap, measured on the paper's setting
 at ``epoch = 0.01`` (500 grid points; the cap plans every 4th/5th/6th epoch), capped minus exact
 PS on the same episodes: h=4 -0.10 +- 0.07 CPE (40 episodes), h=5 0.00 +- 0.14 (60), h=6
 +0.23 +- 0.31 (40), completion 100% in both, for 9-19x less CPU per episode.
+
+A decision with many candidates races them (``race_above``, default 3,000 (candidate,
+simulation) pairs, so never with up to 14 running experiments, the paper's settings included):
+every candidate is simulated on the first ``race_first`` (50) simulations, those whose mean is
+below the best one's by more than ``race_z`` (3) standard errors of the paired difference are
+dropped, and only the others run the remaining simulations. All durations are drawn first, so a
+candidate that stays gets exactly the estimate it gets without racing, and the decision differs
+only if a dropped candidate would have won. At ``n = 200, l = 32`` (up to 34 candidates) this
+bounds a decision's cost without the loss of simply simulating less (see
+``docs/results/scale/README.md``).
 
 Choosing ``n_simulations`` (default 200), measured on the paper's setting: against decisions
 made with 8,000 simulations (about 140 sampled states per horizon), 200 simulations pick the
@@ -101,13 +111,16 @@ from labsched.baselines.labs.il_tables import grid_tables
 from labsched.baselines.labs.independent_lab import ILPlan, ScheduleTracker, snap_time
 from labsched.baselines.labs.ps_lab_draws import ColumnLabs, needs_lab_draws
 from labsched.baselines.labs.ps_simulation import plan_generator, simulate_candidates
-from labsched.envs._lib.validation import check_int
+from labsched.envs._lib.validation import check_int, check_real
 from labsched.envs.labs.spec import LabSpec
 
-__all__ = ["MAX_PLAN_POINTS", "PSDecision", "PolicySwitching"]
+__all__ = ["MAX_PLAN_POINTS", "RACE_ABOVE", "PSDecision", "PolicySwitching"]
 
 #: Default most points of PS's planning grid (``max_plan_points``).
 MAX_PLAN_POINTS = 100
+
+#: Default number of (candidate, simulation) pairs above which a decision races (``race_above``).
+RACE_ABOVE = 3_000
 
 
 @dataclass
@@ -156,6 +169,14 @@ class PolicySwitching(BaselinePolicy):
             horizon, PS plans and re-decides on every ``s``-th epoch only, the smallest ``s``
             that fits. The default covers every grid with ``epoch >= h / 100``, where PS is
             exactly the policy of the paper.
+        race_above: a decision whose candidates need more than this many (candidate,
+            simulation) pairs races them (see "Scale" in the module docstring); the default
+            (3,000) never races with up to 15 candidates (up to 14 running experiments; the
+            paper's settings have at most 10); ``None`` never races.
+        race_first: simulations every candidate gets before racing drops any (default 50).
+        race_z: racing drops a candidate whose mean on the first ``race_first`` simulations is
+            below the best one's by more than ``race_z`` standard errors of their paired
+            difference (default 3; ``inf`` never drops one).
 
     Attributes:
         plan_spec: the spec on the planning grid (``spec`` itself when ``s = 1``).
@@ -172,12 +193,18 @@ class PolicySwitching(BaselinePolicy):
         completion_decisions: bool = True,
         keep_history: bool = False,
         max_plan_points: int = MAX_PLAN_POINTS,
+        race_above: int | None = RACE_ABOVE,
+        race_first: int = 50,
+        race_z: float = 3.0,
     ) -> None:
         super().__init__(spec, seed=seed)
         self.n_simulations = check_int("n_simulations", n_simulations, 1)
         self.completion_decisions = bool(completion_decisions)
         self.keep_history = bool(keep_history)
         self.max_plan_points = check_int("max_plan_points", max_plan_points, 2)
+        self.race_above = None if race_above is None else check_int("race_above", race_above, 1)
+        self.race_first = check_int("race_first", race_first, 2)
+        self.race_z = check_real("race_z", race_z, 0.0, finite=False)
         self.n_evaluations = 0
         n_grid = int(math.ceil(spec.horizon / spec.epoch - GRID_TOL))
         stride = max(1, math.ceil(n_grid / self.max_plan_points))
@@ -274,6 +301,8 @@ class PolicySwitching(BaselinePolicy):
                 completion_decisions=self.completion_decisions,
                 columns=columns,
                 run_fail=run_fail,
+                racing=self._racing(len(labels), n_sim),
+                keep=None if incumbent is None else labels.index(incumbent),
             )
             estimates = tuple(float(v) for v in values)
             best = max(estimates)
@@ -295,6 +324,12 @@ class PolicySwitching(BaselinePolicy):
         if self.keep_history:
             memory.history.append(PSDecision(t, tuple(labels), estimates, choice, action, plan0))
         return action
+
+    def _racing(self, n_candidates: int, n_sim: int) -> tuple[int, float] | None:
+        """``(first, z)`` when this decision races its candidates, else None."""
+        if self.race_above is None or n_candidates * n_sim <= self.race_above or n_sim <= self.race_first:
+            return None
+        return self.race_first, self.race_z
 
     @staticmethod
     def _fixed_from_tracker(

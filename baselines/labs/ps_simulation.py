@@ -212,6 +212,8 @@ def simulate_candidates(
     completion_decisions: bool = True,
     columns: ColumnLabs | None = None,
     run_fail: np.ndarray | None = None,
+    racing: tuple[int, float] | None = None,
+    keep: int | None = None,
 ) -> np.ndarray:
     """Mean simulated CPE of ``pi_0 .. pi_r`` (and of the committed schedule ``fixed``, last).
 
@@ -232,6 +234,16 @@ def simulate_candidates(
         columns: the physical lab of each column, for failing or heterogeneous labs
             (:mod:`~labsched.baselines.labs.ps_lab_draws`; ``None``: ``spec.duration`` everywhere).
         run_fail: ``(E, r)`` which running experiments fail (``None``: none).
+        racing: ``(first, z)`` to race the candidates: every candidate is simulated on the first
+            ``first`` simulations; a candidate whose mean there is below the best one's by more
+            than ``z`` standard errors of their paired difference is dropped (its estimate is
+            ``-inf``), and only the others are simulated on the remaining simulations. The
+            durations of all simulations are drawn first, so a candidate that stays has exactly
+            the estimate it has without racing. ``None``: no racing.
+        keep: a candidate racing never drops (PS's incumbent, which wins ties).
+
+    Returns:
+        ``(r + 1,)`` or ``(r + 2,)`` mean simulated CPE per candidate (``-inf``: dropped by racing).
     """
     run_end = gen.run_end
     n_sim, r = run_end.shape
@@ -258,31 +270,70 @@ def simulate_candidates(
     score_end = run_end if run_fail is None else np.where(run_fail, np.inf, run_end)
     cpe = np.zeros(n_cand * n_sim)
     step = max(1, CHUNK_ELEMENTS // ((r + n_new) * n_stage))
-    for lo in range(0, rows.size, step):
-        rows_c = rows[lo : lo + step]
-        for part in (rows_c[rows_c < n_gen], rows_c[rows_c >= n_gen]):
-            if not part.size:
-                continue
-            sim = part % n_sim
-            if part[0] < n_gen:
-                src = np.where(part < n_sim, 0, part - n_sim + 1)
-                ideal, comp, lens, column = _generator_layout(gen, plan_spec, src, sim)
-            else:
-                assert fixed is not None
-                ideal, comp, lens, column = _fixed_layout(fixed, run_end[sim])
-            dur = by_stage[: lens.shape[0], sim[:, None], np.maximum(column, 0)]
-            starts, ends = simulate_stages_by_stage(
-                spec, time, ideal, comp, lens, dur, completion_decisions=completion_decisions
-            )
-            if fail_by_stage is not None:
-                ends = np.where(
-                    fail_by_stage[: lens.shape[0], sim[:, None], np.maximum(column, 0)], np.inf, ends
+
+    def simulate_rows(rows: np.ndarray) -> None:
+        for lo in range(0, rows.size, step):
+            rows_c = rows[lo : lo + step]
+            for part in (rows_c[rows_c < n_gen], rows_c[rows_c >= n_gen]):
+                if not part.size:
+                    continue
+                sim = part % n_sim
+                if part[0] < n_gen:
+                    src = np.where(part < n_sim, 0, part - n_sim + 1)
+                    ideal, comp, lens, column = _generator_layout(gen, plan_spec, src, sim)
+                else:
+                    assert fixed is not None
+                    ideal, comp, lens, column = _fixed_layout(fixed, run_end[sim])
+                dur = by_stage[: lens.shape[0], sim[:, None], np.maximum(column, 0)]
+                starts, ends = simulate_stages_by_stage(
+                    spec, time, ideal, comp, lens, dur, completion_decisions=completion_decisions
                 )
-            starts = np.moveaxis(starts, 0, 1).reshape(part.size, -1)
-            ends = np.moveaxis(ends, 0, 1).reshape(part.size, -1)
-            cpe[part] = cpe_of_new(spec, starts, ends, score_end[sim], completed, remaining)
-    cpe = cpe.reshape(n_cand, n_sim)
+                if fail_by_stage is not None:
+                    ends = np.where(
+                        fail_by_stage[: lens.shape[0], sim[:, None], np.maximum(column, 0)], np.inf, ends
+                    )
+                starts = np.moveaxis(starts, 0, 1).reshape(part.size, -1)
+                ends = np.moveaxis(ends, 0, 1).reshape(part.size, -1)
+                cpe[part] = cpe_of_new(spec, starts, ends, score_end[sim], completed, remaining)
+
+    # pi_i's rows that equal pi_{i-1}'s take the values of the last simulated row above them.
+    src_i = np.maximum.accumulate(np.where(dup, 0, np.arange(r)[:, None]), axis=0) if r else None
+
+    def filled() -> np.ndarray:
+        out = cpe.reshape(n_cand, n_sim).copy()
+        if r:
+            out[1 : r + 1] = np.take_along_axis(out[1 : r + 1], src_i, axis=0)
+        return out
+
+    first = n_sim if racing is None else int(racing[0])
+    if first >= n_sim or n_cand < 2:
+        simulate_rows(rows)
+        return filled().mean(axis=1)
+    head_rows = rows % n_sim < first
+    simulate_rows(rows[head_rows])
+    head = filled()[:, :first]
+    means = head.mean(axis=1)
+    best = int(np.argmax(means))
+    diff = head - head[best]
+    se = diff.std(axis=1, ddof=1) / np.sqrt(first)
+    z = float(racing[1])
+    # A zero-variance difference is a sure gap (every simulation so far agrees); z = inf drops nothing.
+    alive = (
+        np.ones(n_cand, dtype=bool) if np.isinf(z) else means[best] - means <= np.where(se > 0, z * se, 0.0)
+    )
+    if keep is not None:
+        alive[keep] = True
+    # The rows the survivors need on the remaining simulations: their own, or the rows their
+    # values are copied from.
+    wanted = np.zeros((n_cand, n_sim), dtype=bool)
+    wanted[0] = alive[0]
+    wanted[r + 1 :] = alive[r + 1 :, None]
     if r:
-        src_i = np.maximum.accumulate(np.where(dup, 0, np.arange(r)[:, None]), axis=0)
-        cpe[1 : r + 1] = np.take_along_axis(cpe[1 : r + 1], src_i, axis=0)
-    return cpe.mean(axis=1)
+        ks = np.flatnonzero(alive[1 : r + 1])
+        wanted_gen = np.zeros((r, n_sim), dtype=bool)
+        wanted_gen[src_i[ks], np.arange(n_sim)[None, :]] = True
+        wanted[1 : r + 1] = wanted_gen
+    wanted[:, :first] = False
+    tail = rows[wanted.reshape(-1)[rows]]
+    simulate_rows(tail)
+    return np.where(alive, filled().mean(axis=1), -np.inf)
