@@ -11,7 +11,7 @@ from labsched.agents.envs import make_vec
 from labsched.envs._lib.threads import torch_threads
 from labsched.envs.labs.spec import LabSpec
 
-__all__ = ["throughput_vs_cartpole"]
+__all__ = ["params_vec_env", "throughput_vs_cartpole"]
 
 #: Settings shared with the CartPole run, so that the ratio measures the environment side.
 _SHARED = (
@@ -24,6 +24,20 @@ _SHARED = (
     "policy_kwargs",
     "learning_rate",
 )
+
+
+def params_vec_env(spec: LabSpec, params: Mapping[str, Any], seed: int, *, vec_env: str = "native") -> Any:
+    """The training vector env a hyperparameter entry asks for (``n_envs``, ``features``,
+    ``normalize``, ``env_kwargs``), of kind ``vec_env``."""
+    return make_vec(
+        spec,
+        int(params.get("n_envs", 1)),
+        seed,
+        features=bool(params.get("features", False)),
+        normalize=params.get("normalize", False),
+        env_kwargs=params.get("env_kwargs"),
+        vec_env=vec_env,
+    )
 
 
 def _learn_rate(model: Any, steps: int) -> tuple[float, int]:
@@ -70,14 +84,7 @@ def throughput_vs_cartpole(
     n_envs = int(params.get("n_envs", 1))
     torch_threads(1)
     set_random_seed(seed)
-    env = make_vec(
-        spec,
-        n_envs,
-        seed,
-        features=bool(params.get("features", False)),
-        normalize=params.get("normalize", False),
-        env_kwargs=params.get("env_kwargs"),
-    )
+    env = params_vec_env(spec, params, seed)
     kwargs = model_kwargs(params)
     model = info.load_class()(params.get("policy", "MlpPolicy"), env, seed=seed, device="cpu", **kwargs)
     lab_sps, lab_steps = _learn_rate(model, steps)

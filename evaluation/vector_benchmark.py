@@ -27,7 +27,7 @@ import numpy as np
 
 from labsched._registration import CONCURRENT_LABS_ID
 from labsched.agents.config import algorithm_info, load_hyperparams, model_kwargs, validate_hyperparams
-from labsched.agents.envs import make_vec
+from labsched.agents.throughput import params_vec_env
 from labsched.envs._lib.threads import torch_threads
 from labsched.envs.labs.spec import LabSpec
 from labsched.envs.labs.vector_env import ConcurrentLabsVectorEnv
@@ -177,15 +177,7 @@ def _learn_rate(params: dict[str, Any], spec: LabSpec, min_steps: int, seed: int
     building the env and the model is not timed."""
     info = algorithm_info("maskable_ppo")
     n_envs = int(params.get("n_envs", 1))
-    env = make_vec(
-        spec,
-        n_envs,
-        seed,
-        features=bool(params.get("features", False)),
-        normalize=params.get("normalize", False),
-        env_kwargs=params.get("env_kwargs"),
-        vec_env=params.get("vec_env", "native"),
-    )
+    env = params_vec_env(spec, params, seed, vec_env=params.get("vec_env", "native"))
     model = info.load_class()("MlpPolicy", env, seed=seed, device="cpu", **model_kwargs(params))
     rollout = n_envs * int(params.get("n_steps", 1))
     n = rollout * max(2, -(-min_steps // rollout))  # at least two whole rollouts
