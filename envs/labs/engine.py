@@ -97,7 +97,9 @@ class LabsBatch:
         self.tol = time_tolerance(spec.horizon)
         self.decide_on_completion = bool(decide_on_completion)
         self.grid = bool(grid)
-        self.inv_mean = 1.0 / float(spec.duration.mean)
+        # Elapsed times are in units of the law schedulers know (the first guess when
+        # spec.known_durations is False), as the single env scales them.
+        self.inv_mean = 1.0 / float(spec.scheduler_view.duration.mean)
         self.lab_columns = cols = lab_columns(spec, n_labs)
         self._renumber = not np.array_equal(cols.labs, np.arange(nl))
         self.lab_end = np.full((nl, E), np.inf)

@@ -132,9 +132,6 @@ class ConcurrentLabsVectorEnv(VectorEnv):
             decide_on_completion=self.decide_on_completion,
             track_experiments=self.episode_log,
         )
-        # Elapsed times in units of the law schedulers know (the first guess when
-        # spec.known_durations is False), exactly as the single env scales them.
-        self._batch.inv_mean = self._single._inv_mean
         self._rngs: list[np.random.Generator] = [seeding.np_random()[0] for _ in range(self.num_envs)]
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._all_true = np.ones(self.num_envs, dtype=bool)
