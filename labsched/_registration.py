@@ -45,6 +45,6 @@ def register_suite() -> None:
                 id=entry.id,
                 entry_point=ENTRY_POINT,
                 vector_entry_point=_VECTOR_ENTRY_POINTS[CONCURRENT_LABS_ID] if entry.vectorizable else None,
-                kwargs=entry.kwargs,
+                kwargs=entry.registered_kwargs,
                 disable_env_checker=False,
             )

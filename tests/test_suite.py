@@ -8,9 +8,11 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.envs.registration import EnvSpec
 
 import labsched
 from labsched import CONCURRENT_LABS_ID, LabSpec
+from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
 from labsched.envs.labs.continuous_durations import Gamma, TruncatedNormal
 from labsched.envs.labs.random_spec_env import (
     HELDOUT_SPECS,
@@ -64,8 +66,29 @@ def test_suite_ids_are_the_issues_and_registered():
                 entry.make()
         else:
             registered = gym.spec(entry.id)
-            assert registered.kwargs == entry.kwargs
+            assert registered.kwargs == entry.registered_kwargs
+            assert LabSpec.from_dict(registered.kwargs["spec"]) == entry.spec
     assert RANDOM_ID in gym.registry
+
+
+@pytest.mark.parametrize("entry", suite_envs(available_only=True), ids=lambda e: e.name)
+def test_suite_env_spec_round_trips_through_json(entry):
+    """``EnvSpec.to_json`` (used by dataset and recording tools) gives JSON that rebuilds the same
+    environment: same spec, same first observation under the same seed."""
+    env = gym.make(entry.id)
+    rebuilt = EnvSpec.from_json(env.spec.to_json()).make()
+    assert rebuilt.unwrapped.lab_spec == env.unwrapped.lab_spec == entry.played_spec
+    first, _ = env.reset(seed=3)
+    again, _ = rebuilt.reset(seed=3)
+    for key in first:
+        np.testing.assert_array_equal(first[key], again[key])
+
+
+def test_env_takes_spec_dict_and_rejects_other_types():
+    spec = SUITE["Hetero-Failures-v0"].spec
+    assert ConcurrentLabsEnv(spec=spec.to_dict()).lab_spec == spec
+    with pytest.raises(TypeError, match=r"spec must be a labsched\.LabSpec or a mapping"):
+        ConcurrentLabsEnv(spec=[20, 10, 5.0])
 
 
 def test_suite_entries_are_pinned():

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -149,7 +150,9 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
     execution so far (needs matplotlib, imported lazily).
 
     Args:
-        spec: the problem (defaults to the paper's setting ``LabSpec()``).
+        spec: the problem (defaults to the paper's setting ``LabSpec()``), or its
+            :meth:`LabSpec.to_dict` form (what the suite ids are registered with, so that
+            ``env.spec.to_json()`` round-trips through ``EnvSpec.from_json``).
         decide_on_completion: add a decision point at every completion time.
         invalid_action: ``"clip"`` or ``"raise"``.
         action: ``"count"`` (``Discrete(l + 1)``) or ``"labs"`` (``MultiBinary(l)``), see above.
@@ -166,7 +169,7 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
     # size: 8x lines: one keyword per documented option, each checked and stored; spaces last.
     def __init__(
         self,
-        spec: LabSpec | None = None,
+        spec: LabSpec | Mapping[str, Any] | None = None,
         *,
         decide_on_completion: bool = True,
         invalid_action: Literal["clip", "raise"] = "clip",
@@ -185,8 +188,13 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
     ) -> None:
         if spec is None:
             spec = LabSpec()
+        elif isinstance(spec, Mapping):
+            spec = LabSpec.from_dict(dict(spec))
         elif not isinstance(spec, LabSpec):
-            raise TypeError(f"spec must be a labsched.LabSpec, got {type(spec).__name__}")
+            raise TypeError(
+                "spec must be a labsched.LabSpec or a mapping of LabSpec.to_dict() form, got "
+                f"{type(spec).__name__}"
+            )
         if overrides:
             spec = spec.replace(**overrides)
         check_env_options(invalid_action, action, reward, render_mode, self.metadata["render_modes"])

@@ -115,6 +115,14 @@ class SuiteEnv:
         return {"spec": self.spec, **self.options}
 
     @property
+    def registered_kwargs(self) -> dict[str, Any]:
+        """:attr:`kwargs` with the spec in its :meth:`LabSpec.to_dict` form: what Gymnasium
+        registers, so that ``gym.spec(id).to_json()`` gives JSON that ``EnvSpec.from_json``
+        turns back into the same environment (a ``LabSpec`` would be flattened by
+        ``dataclasses.asdict`` and lose its duration law's type)."""
+        return {"spec": self.spec.to_dict(), **self.options}
+
+    @property
     def played_spec(self) -> LabSpec:
         """The spec the environment plays: :attr:`spec` with the env options that are
         :class:`LabSpec` fields (``known_durations``) applied.
