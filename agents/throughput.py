@@ -58,7 +58,8 @@ def throughput_vs_cartpole(
     """Env steps per second of training ``algo`` on ConcurrentLabs and PPO on CartPole-v1.
 
     Both runs train for the same budget in this process with one torch thread, the same number
-    of envs (``DummyVecEnv``) and, for the PPO family, the same ``n_steps``, ``batch_size``,
+    of envs (ConcurrentLabs in the entry's ``vec_env``, native by default; CartPole in SB3's
+    ``DummyVecEnv``) and, for the PPO family, the same ``n_steps``, ``batch_size``,
     ``n_epochs`` and network, so their ratio reflects the environment side (simulation,
     features, masks) rather than the learner. Evaluation, logging and saving are left out.
 

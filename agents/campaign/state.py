@@ -180,7 +180,7 @@ def observation(state: CampaignState, now: float) -> dict[str, np.ndarray]:
     """The env's ``Dict`` observation of ``state`` at time ``now`` (bitwise as the env computes it)."""
     spec = state.config.spec
     n, nl, h = spec.n_experiments, spec.n_labs, spec.horizon
-    inv_mean = 1.0 / float(spec.duration.mean)
+    inv_mean = 1.0 / float(spec.scheduler_view.duration.mean)  # as the env scales elapsed times
     busy = np.zeros(nl, dtype=np.int8)
     scale = np.zeros(nl)
     offset = np.zeros(nl)
