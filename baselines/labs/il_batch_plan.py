@@ -186,13 +186,16 @@ def _candidates(
     number is unsafe without looking at the running labs.
     """
     log_p = math.log(spec.p_safe) - _LOG_P_SLACK
-    span = int((k_hi[rows] - k_lo[rows]).max(initial=-1)) + 1
-    ks = k_lo[rows][:, None] + np.arange(max(span, 0))[None, :]
-    valid = ks <= k_hi[rows][:, None]
-    big, small, *_ = _new_lab_terms(
-        spec, m, n_run[rows][:, None], np.where(valid, ks, -1), plan_g[rows][:, None]
-    )
-    return valid & ((0.0 + big) + small >= log_p)
+    # The bound depends on the row through (plan time, running labs) only: once per distinct pair.
+    n_r = n_run[rows].astype(np.int64)
+    key = plan_g[rows].astype(np.int64) * (int(n_r.max(initial=0)) + 1) + n_r
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    u = rows[first]
+    span = int((k_hi[u] - k_lo[u]).max(initial=-1)) + 1
+    ks = k_lo[u][:, None] + np.arange(max(span, 0))[None, :]
+    valid = ks <= k_hi[u][:, None]
+    big, small, *_ = _new_lab_terms(spec, m, n_run[u][:, None], np.where(valid, ks, -1), plan_g[u][:, None])
+    return (valid & ((0.0 + big) + small >= log_p))[inverse.reshape(-1)]
 
 
 def plan_rows(

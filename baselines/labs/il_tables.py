@@ -164,6 +164,13 @@ class RunningPlans:
         self._g = np.empty((64, self.r))  # one row per pair (gathers of pairs are contiguous)
         self._b = np.empty((64, self.r), dtype=np.int64)
         self._n = 0
+        # The first stage's log-probabilities of each plan point, kept once computed when all of
+        # them fit in one chunk (they are the bulk of a look-up's work).
+        n_logp = self.r * self._rel.size * self._ls.shape[1]
+        self._logp = (
+            np.empty((self.r, self._rel.size, self._ls.shape[1])) if n_logp <= CHUNK_ELEMENTS else None
+        )
+        self._have_logp = np.zeros(self._rel.size, dtype=bool)
 
     def columns(self, k_index: np.ndarray, a: np.ndarray) -> np.ndarray:
         """Columns of :attr:`g` / :attr:`b` holding the pairs ``(k_index, a)`` (computed if new)."""
@@ -216,15 +223,18 @@ class RunningPlans:
             self._b = np.concatenate([self._b[: self._n], np.empty((cap - self._n, r), dtype=np.int64)])
         step = max(1, CHUNK_ELEMENTS // max(r * nb, 1))
         k_all = keys // self.width
+        # Pairs in groups of neighbouring plan points: a group looks only at the boundaries after
+        # its earliest point (the others are -inf for all its pairs, so the first best is the same).
+        order = np.argsort(k_all, kind="stable")
+        keys, k_all = keys[order], k_all[order]
+        step = max(1, min(step, -(-keys.size // 4)))
         for lo in range(0, keys.size, step):
             kk, ka = keys[lo : lo + step], k_all[lo : lo + step]
-            # The first stage's log-probability depends on the plan point only: once per point.
-            k_u, k_inv = np.unique(ka, return_inverse=True)
-            logp = _first_stage_logp(self._ls, self._rel[k_u])
-            hs = self.tab.rows(kk % self.width)[:, self.g0 :]
-            vals = logp[:, k_inv.reshape(-1), :] + hs[None, :, :]
-            best = vals.argmax(axis=2)
-            g_best = np.take_along_axis(vals, best[..., None], axis=2)[..., 0]
+            b0 = int(self._rel[ka].min()) + 1
+            hs = self.tab.rows(kk % self.width)[:, self.g0 + b0 :]
+            vals = self._point_logp(ka, b0) + hs[None, :, :]
+            best = vals.argmax(axis=2) + b0
+            g_best = np.take_along_axis(vals, (best - b0)[..., None], axis=2)[..., 0]
             cols = np.arange(self._n, self._n + kk.size)
             self._g[cols] = g_best.T
             # No feasible first boundary: keep the stage open to the horizon (as the scalar
@@ -232,6 +242,18 @@ class RunningPlans:
             self._b[cols] = np.where(np.isneginf(g_best), self.tab.n_points, best + self.g0).T
             self._col[kk] = cols
             self._n += kk.size
+
+    def _point_logp(self, ka: np.ndarray, b0: int) -> np.ndarray:
+        """``(r, len(ka), Nb - b0)``: :func:`_first_stage_logp` of the plan points ``ka``, from
+        boundary ``b0`` on."""
+        if self._logp is None:
+            k_u, k_inv = np.unique(ka, return_inverse=True)
+            return _first_stage_logp(self._ls, self._rel[k_u])[:, k_inv.reshape(-1), b0:]
+        new = np.unique(ka[~self._have_logp[ka]])
+        if new.size:
+            self._logp[:, new] = _first_stage_logp(self._ls, self._rel[new])
+            self._have_logp[new] = True
+        return self._logp[:, ka, b0:]
 
 
 def _first_stage_logp(ls: np.ndarray, rel: np.ndarray) -> np.ndarray:

@@ -79,13 +79,13 @@ PS on the same episodes: h=4 -0.10 +- 0.07 CPE (40 episodes), h=5 0.00 +- 0.14 (
 
 A decision with many candidates races them (``race_above``, default 3,000 (candidate,
 simulation) pairs, so never with up to 14 running experiments, the paper's settings included):
-every candidate is simulated on the first ``race_first`` (50) simulations, those whose mean is
-below the best one's by more than ``race_z`` (3) standard errors of the paired difference are
-dropped, and only the others run the remaining simulations. All durations are drawn first, so a
-candidate that stays gets exactly the estimate it gets without racing, and the decision differs
-only if a dropped candidate would have won. At ``n = 200, l = 32`` (up to 34 candidates) this
-bounds a decision's cost without the loss of simply simulating less (see
-``docs/results/scale/README.md``).
+every candidate is simulated on the first ``race_first`` (25) simulations; after 25, 50 and
+100 simulations, those whose mean so far is below the best one's by more than ``race_z`` (3)
+standard errors of the paired difference are dropped, and only the others run the next
+simulations. All durations are drawn first, so a candidate that stays gets exactly the estimate
+it gets without racing, and the decision differs only if a dropped candidate would have won.
+At ``n = 200, l = 32`` (up to 34 candidates) this bounds a decision's cost without the loss of
+simply simulating less (see ``docs/results/scale/README.md``).
 
 Choosing ``n_simulations`` (default 200), measured on the paper's setting: against decisions
 made with 8,000 simulations (about 140 sampled states per horizon), 200 simulations pick the
@@ -173,10 +173,11 @@ class PolicySwitching(BaselinePolicy):
             simulation) pairs races them (see "Scale" in the module docstring); the default
             (3,000) never races with up to 15 candidates (up to 14 running experiments; the
             paper's settings have at most 10); ``None`` never races.
-        race_first: simulations every candidate gets before racing drops any (default 50).
-        race_z: racing drops a candidate whose mean on the first ``race_first`` simulations is
-            below the best one's by more than ``race_z`` standard errors of their paired
-            difference (default 3; ``inf`` never drops one).
+        race_first: simulations every candidate gets before racing drops any (default 25);
+            racing looks again after twice, four times, ... as many.
+        race_z: at each look, racing drops a candidate whose mean so far is below the best
+            one's by more than ``race_z`` standard errors of their paired difference (default 3;
+            ``inf`` never drops one).
 
     Attributes:
         plan_spec: the spec on the planning grid (``spec`` itself when ``s = 1``).
@@ -194,7 +195,7 @@ class PolicySwitching(BaselinePolicy):
         keep_history: bool = False,
         max_plan_points: int = MAX_PLAN_POINTS,
         race_above: int | None = RACE_ABOVE,
-        race_first: int = 50,
+        race_first: int = 25,
         race_z: float = 3.0,
     ) -> None:
         super().__init__(spec, seed=seed)

@@ -16,6 +16,7 @@ grid; the results are those of one unchunked pass (every row is computed indepen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -152,22 +153,37 @@ def _generator_layout(
     loads = new_loads(rp)
     n_stage = max(1, int(bp.run_extra.max(initial=0)), int(loads.max(initial=0)))
     column = np.full((n_rows, width), -1, dtype=np.int64)
-    split_start = np.zeros((n_rows, width))
+    split_g = np.zeros((n_rows, width), dtype=np.int64)  # grid index where the even split starts
     n_split = np.zeros((n_rows, width), dtype=np.int64)
     comp = np.full((n_rows, width), -np.inf)
     row_of, j = np.nonzero(still)
     pos = (np.cumsum(still, axis=1) - 1)[row_of, j]
     column[row_of, pos] = j
-    split_start[row_of, pos] = tab.times[bp.run_first[row_of, j]]
+    split_g[row_of, pos] = bp.run_first[row_of, j]
     n_split[row_of, pos] = bp.run_extra[row_of, j]
     comp[row_of, pos] = gen.run_end[sim[row_of], j]
     row_of, c = np.nonzero(np.arange(loads.shape[1])[None, :] < rp.chosen[:, None])
     pos = n_run[row_of] + c
     column[row_of, pos] = r + c
-    split_start[row_of, pos] = tab.times[gen.plan_g[src[row_of]]]
+    split_g[row_of, pos] = gen.plan_g[src[row_of]]
     n_split[row_of, pos] = loads[row_of, c]
-    lens = split_lengths_by_stage(plan_spec, split_start, n_split, n_stage)
-    return split_start, comp, lens, column
+    a_max = -(-n_stage // 8) * 8
+    if a_max * (a_max + 1) * (tab.n_points + 1) <= CHUNK_ELEMENTS // 8:  # a look-up in a small table
+        lens = _split_table(plan_spec, a_max)[:n_stage, n_split, split_g]
+    else:
+        lens = split_lengths_by_stage(plan_spec, tab.times[split_g], n_split, n_stage)
+    return tab.times[split_g], comp, lens, column
+
+
+@lru_cache(maxsize=8)
+def _split_table(plan_spec: LabSpec, a_max: int) -> np.ndarray:
+    """``(a_max, a_max + 1, N + 1)``: the stage lengths of ``a`` stages splitting ``[tau_g, h]``
+    evenly on the grid (:func:`~labsched.baselines.labs.il_replay.split_lengths_by_stage`, the
+    same numbers), indexed ``[stage, a, g]``; NaN beyond ``a``."""
+    times = grid_tables(plan_spec).times
+    starts = np.broadcast_to(times[None, :], (a_max + 1, times.size))
+    loads = np.broadcast_to(np.arange(a_max + 1)[:, None], starts.shape)
+    return split_lengths_by_stage(plan_spec, starts, loads, a_max)
 
 
 def _fixed_layout(
@@ -235,11 +251,12 @@ def simulate_candidates(
             (:mod:`~labsched.baselines.labs.ps_lab_draws`; ``None``: ``spec.duration`` everywhere).
         run_fail: ``(E, r)`` which running experiments fail (``None``: none).
         racing: ``(first, z)`` to race the candidates: every candidate is simulated on the first
-            ``first`` simulations; a candidate whose mean there is below the best one's by more
-            than ``z`` standard errors of their paired difference is dropped (its estimate is
-            ``-inf``), and only the others are simulated on the remaining simulations. The
-            durations of all simulations are drawn first, so a candidate that stays has exactly
-            the estimate it has without racing. ``None``: no racing.
+            ``first`` simulations; then, after ``first``, ``2 first``, ``4 first``, ...
+            simulations, a candidate whose mean so far is below the best one's by more than ``z``
+            standard errors of their paired difference is dropped (its estimate is ``-inf``),
+            and only the others are simulated on the next simulations. The durations of all
+            simulations are drawn first, so a candidate that stays has exactly the estimate it
+            has without racing. ``None``: no racing.
         keep: a candidate racing never drops (PS's incumbent, which wins ties).
 
     Returns:
@@ -309,31 +326,49 @@ def simulate_candidates(
     if first >= n_sim or n_cand < 2:
         simulate_rows(rows)
         return filled().mean(axis=1)
-    head_rows = rows % n_sim < first
-    simulate_rows(rows[head_rows])
-    head = filled()[:, :first]
-    means = head.mean(axis=1)
-    best = int(np.argmax(means))
-    diff = head - head[best]
-    se = diff.std(axis=1, ddof=1) / np.sqrt(first)
-    z = float(racing[1])
-    # A zero-variance difference is a sure gap (every simulation so far agrees); z = inf drops nothing.
-    alive = (
-        np.ones(n_cand, dtype=bool) if np.isinf(z) else means[best] - means <= np.where(se > 0, z * se, 0.0)
-    )
-    if keep is not None:
-        alive[keep] = True
-    # The rows the survivors need on the remaining simulations: their own, or the rows their
-    # values are copied from.
+    assert racing is not None
+    alive = np.ones(n_cand, dtype=bool)
+    sim_of = rows % n_sim
+    done = 0
+    while done < n_sim:
+        upto = min(max(2 * done, first), n_sim)  # looks after first, 2 first, 4 first, ... simulations
+        simulate_rows(
+            rows[_wanted(alive, src_i, n_sim).reshape(-1)[rows] & (sim_of >= done) & (sim_of < upto)]
+        )
+        done = upto
+        if done < n_sim:
+            alive = _survivors(filled()[:, :done], alive, float(racing[1]), keep)
+    return np.where(alive, filled().mean(axis=1), -np.inf)
+
+
+def _wanted(alive: np.ndarray, src_i: np.ndarray | None, n_sim: int) -> np.ndarray:
+    """``(n_cand, n_sim)``: the rows the candidates ``alive`` need (their own, or for ``pi_i``
+    the rows its values are copied from, :func:`simulate_candidates`'s ``src_i``)."""
+    n_cand = alive.size
     wanted = np.zeros((n_cand, n_sim), dtype=bool)
     wanted[0] = alive[0]
+    if src_i is None:
+        wanted[1:] = alive[1:, None]
+        return wanted
+    r = src_i.shape[0]
     wanted[r + 1 :] = alive[r + 1 :, None]
-    if r:
-        ks = np.flatnonzero(alive[1 : r + 1])
-        wanted_gen = np.zeros((r, n_sim), dtype=bool)
-        wanted_gen[src_i[ks], np.arange(n_sim)[None, :]] = True
-        wanted[1 : r + 1] = wanted_gen
-    wanted[:, :first] = False
-    tail = rows[wanted.reshape(-1)[rows]]
-    simulate_rows(tail)
-    return np.where(alive, filled().mean(axis=1), -np.inf)
+    ks = np.flatnonzero(alive[1 : r + 1])
+    wanted_gen = np.zeros((r, n_sim), dtype=bool)
+    wanted_gen[src_i[ks], np.arange(n_sim)[None, :]] = True
+    wanted[1 : r + 1] = wanted_gen
+    return wanted
+
+
+def _survivors(values: np.ndarray, alive: np.ndarray, z: float, keep: int | None) -> np.ndarray:
+    """The candidates among ``alive`` whose mean of ``values`` (``(n_cand, n)``, one column per
+    simulation so far) is not below the best one's by more than ``z`` standard errors of their
+    paired difference; ``keep`` always survives."""
+    n = values.shape[1]
+    means = np.where(alive, values.mean(axis=1), -np.inf)
+    best = int(np.argmax(means))
+    se = (values - values[best]).std(axis=1, ddof=1) / np.sqrt(n)
+    # A zero-variance difference is a sure gap (every simulation so far agrees); z = inf drops nothing.
+    out = alive.copy() if np.isinf(z) else alive & (means[best] - means <= np.where(se > 0, z * se, 0.0))
+    if keep is not None:
+        out[keep] = True
+    return out
