@@ -6,9 +6,11 @@ default training setup (8 single envs in SB3's ``DummyVecEnv``).
 ``python -m labsched.evaluation.vector_benchmark [--repeats R] [--no-training]``. Issue 11's
 targets: at N = 1,024 at least 0.5x CartPole's vector env and 10x the single env, N = 16,384 in
 under 1 GiB, and training at least 20x the former default. Measured on the 2-core development
-machine beside other jobs (2026-11-30, 1-min load 3-12, four runs): 0.30-0.43x CartPole
-(wall-clock medians; 0.35-0.40x on process CPU time; not the 0.5x asked), 23-31x the single
-env, 58 MiB, training 23.6x (rounds 21.1-26.1x) with the shipped 2-epoch entry. docs/agents.md
+machine beside other jobs (2026-11-30, 1-min load 3-5, twelve runs of ``--repeats 7
+--no-training``): run medians 0.42-0.65x CartPole on wall clock (median run 0.54; rounds
+0.23-1.33) and 0.50-0.61x on process CPU time, where three runs just before the speed pass of
+the engine and the vector env gave 0.37-0.46x; 32-56x the single env; 79 MiB (the episodes drawn
+ahead included). Training: 23.6x (rounds 21.1-26.1x) with the shipped 2-epoch entry. docs/agents.md
 ("Speed") has the profiles and the learning check of the shipped hyperparameters.
 """
 

@@ -189,7 +189,10 @@ class ConcurrentLabsEnv(EnvViews, gym.Env):
         if spec is None:
             spec = LabSpec()
         elif isinstance(spec, Mapping):
-            spec = LabSpec.from_dict(dict(spec))
+            try:
+                spec = LabSpec.from_dict(dict(spec))
+            except TypeError as err:
+                raise TypeError(f"spec mapping is not in LabSpec.to_dict() form: {err}") from None
         elif not isinstance(spec, LabSpec):
             raise TypeError(
                 "spec must be a labsched.LabSpec or a mapping of LabSpec.to_dict() form, got "

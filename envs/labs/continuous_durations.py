@@ -152,18 +152,85 @@ class TruncatedNormal(DurationModel):
     def sample_columns(self, rngs: list[np.random.Generator], n: int) -> np.ndarray:
         if self._cache["log_mass"] < math.log(0.5) or not rngs:
             return super().sample_columns(rngs, n)
-        # The first normal draw of every generator, transformed and checked in one pass; the
-        # rare columns with rejects redraw exactly as sample() does.
-        z = np.stack([rng.standard_normal(n) for rng in rngs], axis=1)
-        x = self.mu + self.sigma * z
+        # The first normal draw of every generator, written in place into one preallocated
+        # block and transformed and checked in one pass; the rare columns with rejects redraw
+        # exactly as sample() does.
+        z = np.empty((len(rngs), n))
+        for rng, row in zip(rngs, z, strict=True):
+            rng.standard_normal(out=row)
+        x = z.T
+        x *= self.sigma
+        x += self.mu
         bad = (x <= self.low) | (x > self.high)
         for j in np.flatnonzero(bad.any(axis=0)).tolist():
             col, b = x[:, j], bad[:, j]
             while b.any():
                 col[b] = self.mu + self.sigma * rngs[j].standard_normal(int(b.sum()))
                 b = (col <= self.low) | (col > self.high)
-            x[:, j] = col
         return x
+
+    def sample_episode_columns(self, rngs: list[np.random.Generator], n: int, episodes: int) -> np.ndarray:
+        """``(episodes, n, len(rngs))`` durations: ``[q, :, j]`` equals the ``q``-th of
+        ``episodes`` successive ``sample(rngs[j], n)`` calls, drawn with one call per generator.
+
+        In the rejection regime a generator's normal draws form one stream: each ``sample`` call
+        takes the next ``n`` values and redraws its rejects from the values that follow, so the
+        next ``episodes * n`` values hold all the episodes unless one has rejects; only those
+        generators replay the stream in Python (and draw past the block where rejects need it).
+        """
+        if self._cache["log_mass"] < math.log(0.5) or not rngs:
+            out = np.empty((episodes, n, len(rngs)))
+            for j, rng in enumerate(rngs):
+                for q in range(episodes):
+                    out[q, :, j] = self.sample(rng, n)
+            return out
+        x = np.empty((len(rngs), episodes * n))
+        for rng, row in zip(rngs, x, strict=True):
+            rng.standard_normal(out=row)
+        x *= self.sigma
+        x += self.mu
+        bad = (x <= self.low) | (x > self.high)
+        for j in np.flatnonzero(bad.any(axis=1)).tolist():
+            x[j] = self._replay_stream(rngs[j], x[j], n, episodes)
+        return x.reshape(len(rngs), episodes, n).transpose(1, 2, 0)
+
+    def _replay_stream(
+        self, rng: np.random.Generator, block: np.ndarray, n: int, episodes: int
+    ) -> np.ndarray:
+        """The ``episodes`` successive ``sample(rng, n)`` draws of a stream whose next values
+        (already transformed) are ``block``, which has a reject; values past the block come from
+        ``rng``. Episodes before the first reject are the block's values as they stand; the others
+        replay ``sample`` on Python floats (a few values, where NumPy calls cost more)."""
+        low, high = self.low, self.high
+        out = block.copy()
+        stream = block.tolist()
+        last_bad = np.flatnonzero((block <= low) | (block > high))
+        pos = int(last_bad[0]) // n * n
+        last_bad = int(last_bad[-1])
+
+        def take(count: int) -> list[float]:
+            nonlocal pos
+            if pos + count > len(stream):
+                more = self.mu + self.sigma * rng.standard_normal(pos + count - len(stream))
+                stream.extend(more.tolist())
+            pos += count
+            return stream[pos - count : pos]
+
+        for q in range(pos // n, episodes):
+            if pos > last_bad:  # no reject left in the block: the rest is contiguous, if all good
+                rest = take((episodes - q) * n)
+                if not any(v <= low or v > high for v in rest):
+                    out[q * n :] = rest
+                    break
+                pos -= len(rest)
+            x = take(n)
+            bad = [i for i, v in enumerate(x) if v <= low or v > high]
+            while bad:  # as sample(): the rejects, in order, take the stream's next values
+                for i, v in zip(bad, take(len(bad)), strict=True):
+                    x[i] = v
+                bad = [i for i in bad if x[i] <= low or x[i] > high]
+            out[q * n : (q + 1) * n] = x
+        return out
 
     def _residual_from_uniform(self, v: np.ndarray, e: np.ndarray) -> np.ndarray:
         ls = self.logsf(e)

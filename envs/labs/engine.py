@@ -30,6 +30,8 @@ started experiment gets its end time.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from labsched.envs.labs.lab_columns import lab_columns
@@ -45,6 +47,23 @@ def time_tolerance(horizon: float) -> float:
     return TIME_RTOL * horizon
 
 
+#: Counter rows (next_grid, started, running, completed, failed, cpe) of a new episode, and of
+#: one held before its first decision point (see LabsBatch.reset_rows).
+_RESET_COUNTERS = np.array([[1], [0], [0], [0], [0], [0]])
+_HOLD_COUNTERS = np.array([[0], [0], [0], [0], [0], [0]])
+_COUNTER_NAMES = ("started", "running", "completed", "failed", "cpe")
+
+
+def _grid_table(epoch: float, horizon: float) -> np.ndarray | None:
+    """:func:`grid_times` of every grid index up to the horizon's (looked up, index clipped:
+    later indices are the horizon too), or ``None`` when the grid is too fine for a table."""
+    size = math.ceil(horizon / epoch) + 2
+    if size > 2**16:
+        return None
+    table = grid_times(np.arange(size), epoch, horizon)
+    return table if table[-1] == horizon else None
+
+
 def grid_times(j: np.ndarray, epoch: float, horizon: float) -> np.ndarray:
     """Times of decision points ``j`` (an integer array): ``j * epoch``, or ``horizon`` from the
     first point at or past it (the scalar env computes the same expression per point)."""
@@ -57,12 +76,15 @@ class LabsBatch:
 
     Arrays are episode-minor, so that every per-lab or per-experiment operation is a contiguous
     elementwise pass over the episodes (reductions over the short lab axis are then cheap). Per lab
-    (``(l, E)``): ``lab_end`` (``inf`` when idle), ``lab_start``, ``lab_prior``, ``lab_fail`` (with
-    failures). Per experiment (``(n, E)``, start order): ``durations`` (the draws; with labs of
-    different laws, ``law_durations`` ``(m, n, E)`` holds one row per law), ``fail_u`` (with
-    failures), ``exp_start`` (NaN until started), ``exp_duration``, ``exp_prior``, ``exp_lab``,
-    ``exp_fail`` and :attr:`exp_end` (``start + duration``). Per episode (``(E,)``): ``t``,
-    ``next_grid``, ``started``, ``completed`` (successful), ``failed``, ``running``, ``cpe``,
+    (``(l, E)``): ``lab_end`` (``inf`` when idle), ``lab_offset`` (start time in mean durations,
+    ``start / E[D]``, the scalar environment's elapsed offset; on idle labs at most ``t / E[D]``),
+    ``lab_prior``, ``lab_fail`` (with failures; both meaningful on busy labs only: idle labs keep
+    stale values, which nothing reads). Per experiment (``(n, E)``, start order): ``durations``
+    (the draws; with labs of different laws, ``law_durations`` ``(m, n, E)`` holds one row per
+    law), ``fail_u`` (with failures), ``exp_start`` (NaN until started), ``exp_duration``,
+    ``exp_prior``, ``exp_lab``, ``exp_fail`` and :attr:`exp_end` (``start + duration``). Per
+    episode (``(E,)``): ``t``, ``next_grid``, ``started``, ``completed`` (successful), ``failed``,
+    ``running``, ``cpe`` (the integer counters are rows of one block, so that a reset is one pass),
     ``done``.
 
     Args:
@@ -103,15 +125,21 @@ class LabsBatch:
         self.lab_columns = cols = lab_columns(spec, n_labs)
         self._renumber = not np.array_equal(cols.labs, np.arange(nl))
         self.lab_end = np.full((nl, E), np.inf)
-        self.lab_start = np.zeros((nl, E))
-        self.lab_prior = np.zeros((nl, E), dtype=np.int64)
-        self.durations = np.zeros((n, E))
+        self.lab_offset = np.zeros((nl, E))
+        # Priors (< n) in the smallest integer type that holds the sum of l of them: an episode's
+        # reward is summed in that type (a smaller pass per step, no conversion).
+        self._prior_dtype = _smallest_int(nl * n)
+        self.lab_prior = np.zeros((nl, E), dtype=self._prior_dtype)
+        # Draws in start order under one spare row: row i + 1 of the buffer is experiment i, so
+        # a start's row is started + rank, with no - 1 (the dense start path below).
+        self._durations_buf = np.zeros((n + 1, E))
+        self.durations = self._durations_buf[1:]
         self.law_durations = np.zeros((len(cols.laws), n, E)) if cols.quantile_draws else None
         self._fails = cols.fail is not None
         # Durations depend on the lab (different laws or speeds): starts need each one's lab.
         self._per_lab_draws = self.law_durations is not None or cols.speed is not None
         # Completions per episode are counted in the smallest integer type that holds l.
-        self._count_dtype = np.int8 if nl < 2**7 else np.int16 if nl < 2**15 else np.int64
+        self._count_dtype = _smallest_int(nl)
         self.fail_u = np.ones((n, E)) if self._fails else None
         self.lab_fail = np.zeros((nl, E), dtype=bool)
         self.exp_start = np.full((n, E), np.nan)
@@ -120,18 +148,32 @@ class LabsBatch:
         self.exp_lab = np.full((n, E), -1, dtype=np.int64)
         self.exp_fail = np.zeros((n, E), dtype=bool)
         self.t = np.zeros(E)
-        self.next_grid = np.ones(E, dtype=np.int64)
-        self.started = np.zeros(E, dtype=np.int64)
-        self.completed = np.zeros(E, dtype=np.int64)
-        self.failed = np.zeros(E, dtype=np.int64)
-        self.running = np.zeros(E, dtype=np.int64)
-        self.cpe = np.zeros(E, dtype=np.int64)
+        self._counters = np.zeros((6, E), dtype=np.int64)
+        self.next_grid, self.started, self.running, self.completed, self.failed, self.cpe = self._counters
+        self._counters[0] = 1
         self.done = np.zeros(E, dtype=bool)
         self._columns = np.arange(E)
+        self._grid_table = _grid_table(spec.epoch, spec.horizon) if self.grid else None
+        # Ranks of free labs by byte-wise sums of 8 episodes per uint64 word (below): a buffer of
+        # free-lab flags padded to a multiple of 8 episodes (padding stays False) and of k.
+        self._width = -(-E // 8) * 8
+        self._free = np.zeros((nl, self._width), dtype=bool) if nl < 2**7 else None
+        self._k8 = np.zeros(self._width, dtype=np.int8)
+        # Flat views of the per-lab state, written at the new starts.
+        self._flat_end = self.lab_end.reshape(-1)
+        self._flat_offset = self.lab_offset.reshape(-1)
+        self._flat_prior = self.lab_prior.reshape(-1)
+        # Starts read only durations[started + rank - 1] (one law, no failures, no records).
+        self._dense = not (self._per_lab_draws or self._fails or self.track_experiments)
 
     # ------------------------------------------------------------------ episodes
     def reset_rows(
-        self, rows: np.ndarray | slice, durations: np.ndarray, fail_u: np.ndarray | None = None
+        self,
+        rows: np.ndarray | slice,
+        durations: np.ndarray,
+        fail_u: np.ndarray | None = None,
+        *,
+        hold: bool = False,
     ) -> None:
         """Start new episodes in ``rows`` (indices, a bool mask or a slice).
 
@@ -141,10 +183,15 @@ class LabsBatch:
                 ``(m, n, R)`` table of :func:`~labsched.envs.labs.lab_columns.draw_episode_columns`
                 when labs have different laws.
             fail_u: ``(n, R)`` failure uniforms (required when some lab can fail).
+            hold: leave the episodes just before their first decision point (grid point 0 at
+                time 0): the next :meth:`advance` moves them there with nothing happening, while
+                it moves the other episodes on (a vector environment's autoreset: one
+                ``advance`` for every episode). Needs the grid.
         """
+        if hold and not self.grid:
+            raise ValueError("hold=True needs the decision grid (grid=True)")
         self.lab_end[:, rows] = np.inf
-        self.lab_start[:, rows] = 0.0
-        self.lab_prior[:, rows] = 0
+        self.lab_offset[:, rows] = 0.0  # idle labs show +0.0 elapsed: offsets never above t
         durations = np.asarray(durations, dtype=float)
         if self.law_durations is not None:
             self.law_durations[:, :, rows] = durations
@@ -163,13 +210,8 @@ class LabsBatch:
             self.exp_prior[:, rows] = 0
             self.exp_lab[:, rows] = -1
             self.exp_fail[:, rows] = False
+        self._counters[:, rows] = _HOLD_COUNTERS if hold else _RESET_COUNTERS
         self.t[rows] = 0.0
-        self.next_grid[rows] = 1
-        self.started[rows] = 0
-        self.completed[rows] = 0
-        self.failed[rows] = 0
-        self.running[rows] = 0
-        self.cpe[rows] = 0
         self.done[rows] = False
 
     def max_valid(self) -> np.ndarray:
@@ -186,23 +228,24 @@ class LabsBatch:
         if not np.count_nonzero(k):
             return
         E = self.n_episodes
-        free = self.lab_end == np.inf
-        rank = self._rank(free)
-        new = free & (rank <= k.astype(rank.dtype))
-        flat_lab = new.ravel().nonzero()[0]  # lab * E + episode of every new start
-        rows = flat_lab % E
-        labs = flat_lab // E if self._per_lab_draws or self._fails or self.track_experiments else None
-        # Experiment index started + rank - 1, as a flat (n, E) index.
-        flat_exp = self.started[rows] + rank.ravel()[flat_lab]
-        flat_exp -= 1
-        flat_exp *= E
-        flat_exp += rows
+        new, rank = self._new_starts(k)
+        width = new.shape[1]
+        flat = new.reshape(-1).nonzero()[0]  # lab * width + episode of every new start
+        rows = flat % width
+        exp1 = self.started[rows] + rank.reshape(-1)[flat]  # experiment index + 1
         t = self.t[rows]
-        duration = self._durations_at(labs, flat_exp)
         prior = self.completed[rows]
-        self.lab_end.ravel()[flat_lab] = t + duration
-        self.lab_start.ravel()[flat_lab] = t
-        self.lab_prior.ravel()[flat_lab] = prior
+        if self._dense and width == E:
+            flat_lab = flat
+            duration = self._durations_buf[exp1, rows]
+        else:
+            labs = flat // width
+            flat_lab = flat if width == E else labs * E + rows
+            flat_exp = (exp1 - 1) * E + rows  # as a flat (n, E) index
+            duration = self._durations_at(labs, flat_exp)
+        self._flat_end[flat_lab] = t + duration
+        self._flat_offset[flat_lab] = t * self.inv_mean
+        self._flat_prior[flat_lab] = prior
         if self._fails:
             fail = self.fail_u.ravel()[flat_exp] < self.lab_columns.fail[labs]
             self.lab_fail.ravel()[flat_lab] = fail
@@ -213,8 +256,39 @@ class LabsBatch:
             self.exp_lab.ravel()[flat_exp] = labs
             if self._fails:
                 self.exp_fail.ravel()[flat_exp] = fail
-        self.started += k
-        self.running += k
+        self._counters[1:3] += k  # started, running
+
+    def _new_starts(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(new, rank)``, both ``(l, W)`` with ``W >= E`` columns (extra columns start
+        nothing): the labs starting now (the ``k[e]`` free labs fastest first) and the rank of
+        each free lab among its episode's free labs (1 = fastest)."""
+        order = self.lab_columns.order
+        free = self._free
+        if free is None:  # 128 labs or more
+            free = self.lab_end == np.inf
+            rank = self._rank(free)
+            return free & (rank <= k.astype(rank.dtype)), rank
+        E = self.n_episodes
+        np.equal(self.lab_end, np.inf, out=free[:, :E])
+        # Running counts down the lab axis, 8 episodes at a time: a uint64 word holds the 0/1
+        # flags of 8 episodes in its bytes, and word sums add the bytes independently (no carry:
+        # each byte counts at most l < 128).
+        ordered = free if order is None else free[order]
+        words = ordered.view(np.uint64)
+        if words.shape[1] <= 256:  # NumPy's accumulate down axis 0 is slow on wide arrays
+            rank = np.add.accumulate(words, axis=0).view(np.int8)
+        else:
+            rank = words.copy()
+            for j in range(1, rank.shape[0]):
+                np.add(rank[j - 1], rank[j], out=rank[j])
+            rank = rank.view(np.int8)
+        if order is not None:
+            rank[order] = rank.copy()
+        k8 = self._k8
+        k8[:E] = k
+        new = rank <= k8
+        new &= free
+        return new, rank
 
     def _durations_at(self, labs: np.ndarray, flat_exp: np.ndarray) -> np.ndarray:
         """Durations of the experiments at flat ``(n, E)`` indices ``flat_exp`` on lab columns
@@ -237,6 +311,21 @@ class LabsBatch:
         rank[order] = _running_count(free[order])
         return rank
 
+    def _next_times(self) -> tuple[np.ndarray, np.ndarray | bool]:
+        """``(t_next, by_grid)``: each episode's next decision time and whether it is a grid
+        point (the grid index then moves on)."""
+        t_end = np.minimum.reduce(self.lab_end, axis=0)
+        if not self.grid:
+            return np.where(t_end < np.inf, t_end, self.t), False  # nothing running: stay
+        if self._grid_table is not None:
+            t_grid = self._grid_table.take(self.next_grid, mode="clip")
+        else:
+            t_grid = grid_times(self.next_grid, self.epoch, self.horizon)
+        if not self.decide_on_completion:
+            return t_grid, True
+        by_grid = t_end >= t_grid - self.tol
+        return np.where(by_grid, t_grid, t_end), by_grid
+
     def advance(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Move episodes to their next decision point, completing experiments on the way.
 
@@ -248,50 +337,38 @@ class LabsBatch:
             episodes not moved).
         """
         lab_end = self.lab_end
-        t_end = np.minimum.reduce(lab_end, axis=0)
-        if self.grid:
-            t_grid = grid_times(self.next_grid, self.epoch, self.horizon)
-            if self.decide_on_completion:
-                by_grid = t_end >= t_grid - self.tol
-                t_next = np.where(by_grid, t_grid, t_end)
-            else:
-                by_grid = np.ones(self.n_episodes, dtype=bool)
-                t_next = t_grid
-        else:
-            by_grid = np.zeros(self.n_episodes, dtype=bool)
-            t_next = np.where(t_end < np.inf, t_end, self.t)  # nothing running: stay
+        t_next, by_grid = self._next_times()
         if rows is not None:
             t_next = np.where(rows, t_next, -np.inf)
-            by_grid &= rows
+            by_grid = by_grid & rows
         fin = lab_end <= t_next + self.tol
         success = fin & ~self.lab_fail if self._fails else fin
-        reward = np.add.reduce(self.lab_prior * success, axis=0)
+        reward = np.add.reduce(self.lab_prior * success, axis=0, dtype=self._prior_dtype)
         n_fin = np.add.reduce(fin.view(np.int8), axis=0, dtype=self._count_dtype)
-        if np.count_nonzero(n_fin):
-            np.putmask(lab_end, fin, np.inf)
-            if self._fails:
-                n_ok = np.add.reduce(success.view(np.int8), axis=0, dtype=self._count_dtype)
-                self.completed += n_ok
-                self.failed += n_fin
-                self.failed -= n_ok
-            else:
-                self.completed += n_fin
-            self.running -= n_fin
-            self.cpe += reward
-        if rows is None:
-            self.t = t_next
+        np.putmask(lab_end, fin, np.inf)
+        if self._fails:
+            n_ok = np.add.reduce(success.view(np.int8), axis=0, dtype=self._count_dtype)
+            self.completed += n_ok
+            self.failed += n_fin
+            self.failed -= n_ok
         else:
-            self.t = np.where(rows, t_next, self.t)
-        self.next_grid += by_grid
+            self.completed += n_fin
+        self.running -= n_fin
+        self.cpe += reward
+        self.t = t_next if rows is None else np.where(rows, t_next, self.t)
+        if by_grid is not False:
+            self.next_grid += by_grid
         if self.grid:
             ended = (self.completed + self.failed if self._fails else self.completed) == self.n
             ended |= self.t >= self.horizon
-            if rows is not None:
+            if rows is None:
+                self.done = ended  # an episode that ended stays ended: no need to keep done
+            else:
                 ended &= rows
-            self.done |= ended
+                self.done |= ended
         else:
             self.done |= (self.started == self.n) & (self.running == 0)
-        return reward.astype(float)
+        return reward.astype(np.float64)
 
     # ------------------------------------------------------------------ views
     @property
@@ -305,13 +382,15 @@ class LabsBatch:
         ``t / E[D] - start / E[D]``, the scalar environment's floating-point expression.
         ``busy`` is :meth:`busy` when the caller has it already.
         """
-        inv = self.inv_mean
-        x = self.lab_start * inv
-        np.subtract(inv * self.t, x, out=x)
-        out = x.astype(np.float32)
+        out = np.subtract(self.inv_mean * self.t, self.lab_offset).astype(np.float32)
         # Times the busy mask (exact: y * 1 = y, and y >= 0 for idle labs, so y * 0 = +0.0).
         np.multiply(out, self.lab_end != np.inf if busy is None else busy, out=out)
         return out
+
+    def counters(self) -> dict[str, np.ndarray]:
+        """Copies of the ``(E,)`` counters ``started``, ``running``, ``completed``, ``failed`` and
+        ``cpe``: rows of one fresh block (one copy for all five)."""
+        return dict(zip(_COUNTER_NAMES, self._counters[1:].copy(), strict=True))
 
     def busy(self) -> np.ndarray:
         """``(l, E)`` bool: lab running an experiment."""
@@ -368,6 +447,11 @@ class LabsBatch:
             run = [(i, c, t, None, q) for i, c, t, q in zip(idx[a:b], lb[a:b], st[a:b], pr[a:b], strict=True)]
             out.append((completed, lost, run))
         return out
+
+
+def _smallest_int(bound: int) -> type[np.signedinteger]:
+    """The smallest signed integer type holding ``bound``."""
+    return np.int8 if bound < 2**7 else np.int16 if bound < 2**15 else np.int64
 
 
 def _running_count(mask: np.ndarray) -> np.ndarray:

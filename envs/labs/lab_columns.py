@@ -28,7 +28,18 @@ import numpy as np
 from labsched.envs.labs.durations import DurationModel
 from labsched.envs.labs.spec import LabSpec
 
-__all__ = ["LabColumns", "draw_episode", "draw_episode_columns", "lab_columns"]
+__all__ = [
+    "LabColumns",
+    "draw_ahead_columns",
+    "draw_episode",
+    "draw_episode_columns",
+    "episodes_per_draw",
+    "lab_columns",
+]
+
+#: Most episodes drawn ahead per generator call, and the memory they may take (bytes).
+_AHEAD_EPISODES = 8
+_AHEAD_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,6 +144,28 @@ def draw_episode_columns(
         for e, rng in enumerate(rngs):
             fail_u[:, e] = rng.random(n)
     return table, fail_u
+
+
+def episodes_per_draw(spec: LabSpec, laws: tuple[DurationModel, ...], n_episodes: int) -> int:
+    """How many episodes of each of ``n_episodes`` generators :func:`draw_ahead_columns` draws
+    per call: several when the one law's draws form a stream (``sample_episode_columns``) and
+    nothing else is drawn (no failures), within a memory budget; else one."""
+    if len(laws) != 1 or spec.has_failures or not hasattr(laws[0], "sample_episode_columns"):
+        return 1
+    per_episode = 8 * spec.n_experiments * max(n_episodes, 1)
+    return int(min(_AHEAD_EPISODES, max(1, _AHEAD_BYTES // per_episode)))
+
+
+def draw_ahead_columns(
+    spec: LabSpec, rngs: list[np.random.Generator], laws: tuple[DurationModel, ...], episodes: int
+) -> np.ndarray:
+    """The next ``episodes`` episodes' duration tables of every generator (no failures), as
+    ``(episodes, m, n, G)``: ``[q, :, :, e]`` is what the ``q``-th following
+    :func:`draw_episode` of ``rngs[e]`` returns; ``episodes`` > 1 needs
+    :func:`episodes_per_draw` > 1."""
+    if episodes == 1:
+        return draw_episode_columns(spec, rngs, laws)[0][None]
+    return laws[0].sample_episode_columns(rngs, spec.n_experiments, episodes)[:, None]
 
 
 def _quantile_table(laws: tuple[DurationModel, ...], rng: np.random.Generator, n: int) -> np.ndarray:

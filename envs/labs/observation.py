@@ -3,7 +3,8 @@
 The environment's observation (its ``Dict`` form or the flat ``Box`` form of ``flatten=True``,
 single or batched by a ``VecEnv``) and the problem spec determine a :class:`LabState`: time,
 completed and started counts, which labs are busy and for how long. Baselines and saved agents
-decide from it (:func:`decode_observation`).
+decide from it (:func:`decode_observation`). :class:`BatchObserver` builds the native vector
+environment's batched observation from the engine's state.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from labsched.envs.labs.engine import LabsBatch
 from labsched.envs.labs.spec import LabSpec
 
-__all__ = ["LabState", "decode_observation", "is_batched"]
+__all__ = ["BatchObserver", "LabState", "decode_observation", "is_batched"]
 
 _FLAT_TAIL = 4  # completed, remaining_budget, remaining_time, started (plus 2 l or 3 l lab values)
 
@@ -157,3 +159,62 @@ def is_batched(observation: Any) -> bool:
     if isinstance(observation, dict):
         return np.asarray(observation["busy"]).ndim == 2
     return np.asarray(observation).ndim == 2
+
+
+class BatchObserver:
+    """The observations of a :class:`~labsched.envs.labs.engine.LabsBatch` on the decision grid,
+    equal to the single environment's, one row per episode (``Dict`` or flat).
+
+    Every call returns fresh arrays, never written afterwards (consumers may keep them):
+    ``busy`` and ``elapsed`` are transposed ``(N, l)`` views of fresh ``(l, N)`` arrays, the other
+    ``Dict`` values ``(N, 1)``. The fractions ``c / n`` are looked up as the single environment's
+    float32 values.
+
+    Args:
+        spec: the problem.
+        n_envs: ``N``.
+        flatten: the flat ``Box`` form.
+        lab_obs: the ``(l,)`` float32 ``lab_duration`` values of heterogeneous labs, or ``None``.
+    """
+
+    def __init__(self, spec: LabSpec, n_envs: int, flatten: bool, lab_obs: np.ndarray | None) -> None:
+        n = spec.n_experiments
+        self.n_envs, self.n_labs, self.flatten, self.lab_obs = n_envs, spec.n_labs, flatten, lab_obs
+        self.horizon = spec.horizon
+        self._fractions = (np.arange(n + 1) / n).astype(np.float32)
+        self._budget_fractions = self._fractions[::-1].copy()  # (n - c) / n
+
+    def remaining_time(self, batch: LabsBatch) -> np.ndarray:
+        """``(h - t) / h``: the batch's ``remaining_time`` without its ``max(., 0)``, as time never
+        passes the horizon on the decision grid."""
+        out = np.subtract(self.horizon, batch.t)
+        out /= self.horizon
+        return out
+
+    def __call__(self, batch: LabsBatch) -> Any:
+        nl, fractions = self.n_labs, self._fractions
+        busy = batch.busy()
+        elapsed = batch.elapsed(busy).T
+        if self.flatten:  # filled in place: the single env's flat order
+            w = 2 * nl if self.lab_obs is None else 3 * nl
+            out = np.empty((self.n_envs, w + 4), dtype=np.float32)
+            out[:, :nl] = busy.T
+            out[:, nl] = fractions.take(batch.completed)
+            out[:, nl + 1 : 2 * nl + 1] = elapsed
+            if self.lab_obs is not None:
+                out[:, 2 * nl + 1 : w + 1] = self.lab_obs
+            out[:, w + 1] = self._budget_fractions.take(batch.started)
+            out[:, w + 2] = self.remaining_time(batch)
+            out[:, w + 3] = fractions.take(batch.started)
+            return out
+        obs = {
+            "busy": busy.view(np.int8).T,
+            "completed": fractions.take(batch.completed)[:, None],
+            "elapsed": elapsed,
+        }
+        if self.lab_obs is not None:  # keys in sorted order, as the Dict space has them
+            obs["lab_duration"] = np.tile(self.lab_obs, (self.n_envs, 1))
+        obs["remaining_budget"] = self._budget_fractions.take(batch.started)[:, None]
+        obs["remaining_time"] = self.remaining_time(batch).astype(np.float32)[:, None]
+        obs["started"] = fractions.take(batch.started)[:, None]
+        return obs

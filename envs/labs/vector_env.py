@@ -19,7 +19,8 @@ from labsched.envs.labs.env_io import (
     forced_duration_array,
     lab_action_mask,
 )
-from labsched.envs.labs.lab_columns import draw_episode_columns
+from labsched.envs.labs.lab_columns import draw_ahead_columns, draw_episode_columns, episodes_per_draw
+from labsched.envs.labs.observation import BatchObserver
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["ConcurrentLabsVectorEnv", "make_vector_env"]
@@ -133,21 +134,29 @@ class ConcurrentLabsVectorEnv(VectorEnv):
             track_experiments=self.episode_log,
         )
         self._rngs: list[np.random.Generator] = [seeding.np_random()[0] for _ in range(self.num_envs)]
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        # NEXT_STEP: the sub-environments whose episode ended on the last step (reset on this one).
+        self._pending = np.zeros(0, dtype=np.intp)
         self._all_true = np.ones(self.num_envs, dtype=bool)
         self._all_true.flags.writeable = False  # shared by every info mask that is all True
         self._needs_reset = True
         self._lab_range = np.arange(self._l + 1)
         # Row m: the mask of an env whose largest valid action is m (one gather per step).
         self._mask_rows = self._lab_range[None, :] <= self._lab_range[:, None]
+        # Largest valid actions and (private) mask of the current state, computed once per state.
+        self._max_valid: np.ndarray | None = None
+        self._mask: np.ndarray | None = None
         self._fails = spec.has_failures
-        # Draws of each sub-env's next episode, taken ahead in bulk (one call for many sub-envs
-        # instead of one per step): a sub-env's generator is used only for its episodes' draws, in
-        # order, so drawing early gives the same numbers. Without failures only: a forced-duration
-        # reset then draws nothing, so the cached draws stay next in the stream.
-        self._ahead: np.ndarray | None = None
-        self._has_ahead = np.zeros(self.num_envs, dtype=bool)
+        # Draws of each sub-env's next episodes, taken ahead in bulk (one call for many sub-envs,
+        # several episodes per generator call when the law allows): a sub-env's generator is used
+        # only for its episodes' draws, in order, so drawing early gives the same numbers. Without
+        # failures only: a forced-duration reset draws nothing, so the cached draws stay next in
+        # the stream. _ahead[:, e] holds sub-env e's episodes in order, the next at Q - left[e].
+        laws = self._batch.lab_columns.laws
+        self._ahead_q = episodes_per_draw(spec, laws, self.num_envs)
+        self._ahead = np.empty((self._ahead_q, self.num_envs, len(laws), spec.n_experiments))
+        self._ahead_left = np.zeros(self.num_envs, dtype=np.int64)  # episodes drawn, not yet used
         self._lab_obs = self._single._lab_obs  # float32 (l,) expected durations / E[D], or None
+        self._observer = BatchObserver(spec, self.num_envs, self.flatten, self._lab_obs)
 
     # ------------------------------------------------------------------ API
     def reset(
@@ -164,13 +173,13 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         for i, s in enumerate(seeds):
             if s is not None:
                 self._rngs[i] = seeding.np_random(s)[0]
-                self._has_ahead[i] = False
+                self._ahead_left[i] = 0
         check_reset_options(options, optimising=False)
         durations = None if options is None else options.get("durations")
         forced = None if durations is None else forced_duration_array(durations, (self.num_envs, self._n))
         rows = np.arange(self.num_envs)
         self._reset_rows(rows, forced)
-        self._autoreset[:] = False
+        self._pending = rows[:0]
         self._needs_reset = False
         return self._observation(), self._info(np.zeros(self.num_envs, dtype=bool))
 
@@ -180,7 +189,7 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         if self.action_mode == "labs":
             b = self._batch
             return lab_action_mask(~b.busy().T, b.started < self._n)
-        return np.take(self._mask_rows, self._batch.max_valid(), axis=0)
+        return self._state_mask().copy()
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Start ``actions[e]`` experiments in sub-environment ``e`` and move each to its next
@@ -190,36 +199,42 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         if self.action_mode == "labs":
             return self._step_on_labs(actions)
         k = self._check_actions(actions)
-        batch = self._batch
-        resetting = None
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP and np.count_nonzero(self._autoreset):
-            resetting = self._autoreset
-        active = ~resetting if resetting is not None else self._all_true
-        max_valid = batch.max_valid()
+        rows = self._pending  # NEXT_STEP: these reset now and their actions are ignored
+        max_valid = self._state_max_valid()
         clipped = k > max_valid
-        if resetting is not None:
-            clipped &= active
+        if rows.size:
+            clipped[rows] = False
         if self.invalid_action == "raise" and np.count_nonzero(clipped):
             e = int(np.flatnonzero(clipped)[0])
+            b = self._batch
             raise ValueError(
                 f"invalid action {int(k[e])} for sub-environment {e}: at most {int(max_valid[e])} "
-                f"experiments can start now (free labs={self._l - int(batch.running[e])}, "
-                f"unstarted experiments={self._n - int(batch.started[e])})"
+                f"experiments can start now (free labs={self._l - int(b.running[e])}, "
+                f"unstarted experiments={self._n - int(b.started[e])})"
             )
         requested = k
         k = np.minimum(k, max_valid)
-        if resetting is not None:
-            k[resetting] = 0
-            self._reset_rows(resetting.nonzero()[0], None)
-        batch.start(k)
-        reward = batch.advance(None if resetting is None else active) * self._reward_scale
-        terminated = batch.done & active
+        if rows.size:
+            k[rows] = 0
+            self._reset_rows(rows, None, hold=True)
+        self._invalidate()
+        self._batch.start(k)
+        return self._advance(clipped, requested)
+
+    def _advance(self, clipped: np.ndarray, requested: np.ndarray) -> tuple[Any, ...]:
+        """The end of a step, once the experiments have started: advance every sub-environment
+        (the ones reset with ``hold`` just reach their first decision point), then the results."""
+        batch = self._batch
+        reward = batch.advance()
+        if self._reward_scale != 1.0:
+            reward *= self._reward_scale
+        terminated = batch.done.copy()  # sub-envs reset this step were held: not done
         info = self._info(terminated, clipped, requested)
-        if self.autoreset_mode == AutoresetMode.SAME_STEP and np.count_nonzero(terminated):
-            obs = self._same_step_reset(terminated, info)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            obs = self._same_step_reset(terminated, info) if terminated.any() else self._observation()
         else:
             obs = self._observation()
-        self._autoreset = terminated.copy()
+            self._pending = terminated.nonzero()[0]
         return obs, reward, terminated, np.zeros(self.num_envs, dtype=bool), info
 
     def close_extras(self, **kwargs: Any) -> None:
@@ -231,13 +246,10 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         environment's rules: busy labs and choices beyond the budget are invalid)."""
         chosen = as_lab_choices(actions, self.num_envs, self._l)  # (N, l) bool
         batch = self._batch
-        resetting = None
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._autoreset.any():
-            resetting = self._autoreset
-        active = ~resetting if resetting is not None else self._all_true
+        rows = self._pending
         keep, clipped = self._valid_choice(chosen)
-        if resetting is not None:
-            clipped &= active
+        if rows.size:
+            clipped[rows] = False
         if clipped.any() and self.invalid_action == "raise":
             e = int(np.flatnonzero(clipped)[0])
             raise ValueError(
@@ -245,19 +257,12 @@ class ConcurrentLabsVectorEnv(VectorEnv):
                 f"busy labs or more labs than the budget allows (free labs="
                 f"{self._l - int(batch.running[e])}, unstarted experiments={self._n - int(batch.started[e])})"
             )
-        if resetting is not None:
-            keep[resetting] = False
-            self._reset_rows(np.flatnonzero(resetting), None)
+        if rows.size:
+            keep[rows] = False
+            self._reset_rows(rows, None, hold=True)
+        self._invalidate()
         self._start_on(keep)
-        reward = batch.advance(None if resetting is None else active) * self._reward_scale
-        terminated = batch.done & active
-        info = self._info(terminated, clipped, np.where(clipped[:, None], chosen, False).astype(np.int8))
-        if self.autoreset_mode == AutoresetMode.SAME_STEP and terminated.any():
-            obs = self._same_step_reset(terminated, info)
-        else:
-            obs = self._observation()
-        self._autoreset = terminated.copy()
-        return obs, reward, terminated, np.zeros(self.num_envs, dtype=bool), info
+        return self._advance(clipped, np.where(clipped[:, None], chosen, False).astype(np.int8))
 
     def _valid_choice(self, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(keep, clipped)``: the chosen free labs, fastest first up to each budget, and whether
@@ -286,6 +291,10 @@ class ConcurrentLabsVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------ internals
     def _check_actions(self, actions: Any) -> np.ndarray:
+        a = actions
+        if type(a) is np.ndarray and a.dtype == np.int64 and a.shape == (self.num_envs,):
+            if np.maximum.reduce(a.view(np.uint64)) <= self._l:  # as unsigned, negatives are huge
+                return a  # the common case, in one pass
         a = np.asarray(actions)
         if a.shape != (self.num_envs,):
             if a.shape == (self.num_envs, 1):
@@ -303,7 +312,22 @@ class ConcurrentLabsVectorEnv(VectorEnv):
             )
         return a.astype(np.int64, copy=False)
 
-    def _reset_rows(self, rows: np.ndarray, forced: np.ndarray | None) -> None:
+    def _invalidate(self) -> None:  # the state changes: forget the largest valid actions, the mask
+        self._max_valid = self._mask = None
+
+    def _state_max_valid(self) -> np.ndarray:
+        if self._max_valid is None:
+            self._max_valid = self._batch.max_valid()
+        return self._max_valid
+
+    def _state_mask(self) -> np.ndarray:
+        """The ``(N, l + 1)`` mask of the current state (private: callers get copies)."""
+        if self._mask is None:
+            self._mask = self._mask_rows.take(self._state_max_valid(), axis=0)
+        return self._mask
+
+    def _reset_rows(self, rows: np.ndarray, forced: np.ndarray | None, hold: bool = False) -> None:
+        self._invalidate()
         rngs = [self._rngs[i] for i in rows.tolist()] if self._fails else []
         fail_u = None
         if forced is not None:
@@ -318,64 +342,44 @@ class ConcurrentLabsVectorEnv(VectorEnv):
         elif self._fails:
             durations, fail_u = draw_episode_columns(self.lab_spec, rngs, self._batch.lab_columns.laws)
         else:
-            if not self._has_ahead[rows].all():
+            left = self._ahead_left[rows]
+            if not left.all():
                 self._draw_ahead()
-            durations = self._ahead[:, :, rows]
-            self._has_ahead[rows] = False
-        self._batch.reset_rows(rows, durations, fail_u)
+                left = self._ahead_left[rows]
+            durations = self._ahead[self._ahead_q - left, rows].transpose(1, 2, 0)  # (m, n, R)
+            self._ahead_left[rows] = left - 1
+        self._batch.reset_rows(rows, durations, fail_u, hold=hold)
+
+    @property
+    def _has_ahead(self) -> np.ndarray:
+        """``(N,)`` bool: the sub-environment has episodes drawn ahead."""
+        return self._ahead_left > 0
 
     def _draw_ahead(self) -> None:
-        """Draw the next episode of every sub-env that has none drawn ahead (no failures)."""
-        missing = np.flatnonzero(~self._has_ahead)
+        """Draw the next episodes of every sub-env that has none drawn ahead (no failures)."""
+        missing = np.flatnonzero(self._ahead_left == 0)
         rngs = [self._rngs[i] for i in missing.tolist()]
-        table, _ = draw_episode_columns(self.lab_spec, rngs, self._batch.lab_columns.laws)
-        if self._ahead is None:
-            self._ahead = np.empty((*table.shape[:2], self.num_envs))
-        self._ahead[:, :, missing] = table
-        self._has_ahead[missing] = True
+        table = draw_ahead_columns(self.lab_spec, rngs, self._batch.lab_columns.laws, self._ahead_q)
+        self._ahead[:, missing] = table.transpose(0, 3, 1, 2)
+        self._ahead_left[missing] = self._ahead_q
 
     def _observation(self) -> Any:
-        b, n, nl = self._batch, self._n, self._l
-        busy_labs = b.busy()
-        busy = busy_labs.T
-        elapsed = b.elapsed(busy_labs).T
-        if self.flatten:  # filled in place: the single env's flat order
-            w = 2 * nl if self._lab_obs is None else 3 * nl
-            out = np.empty((self.num_envs, w + 4), dtype=np.float32)
-            out[:, :nl] = busy
-            out[:, nl] = b.completed / n
-            out[:, nl + 1 : 2 * nl + 1] = elapsed
-            if self._lab_obs is not None:
-                out[:, 2 * nl + 1 : w + 1] = self._lab_obs
-            out[:, w + 1] = (n - b.started) / n
-            out[:, w + 2] = b.remaining_time()
-            out[:, w + 3] = b.started / n
-            return out
-        completed = (b.completed / n).astype(np.float32)[:, None]
-        budget = ((n - b.started) / n).astype(np.float32)[:, None]
-        rtime = b.remaining_time().astype(np.float32)[:, None]
-        started = (b.started / n).astype(np.float32)[:, None]
-        obs = {"busy": busy.astype(np.int8), "completed": completed, "elapsed": elapsed}
-        if self._lab_obs is not None:  # keys in sorted order, as the Dict space has them
-            obs["lab_duration"] = np.tile(self._lab_obs, (self.num_envs, 1))
-        obs["remaining_budget"] = budget
-        obs["remaining_time"] = rtime
-        obs["started"] = started
-        return obs
+        return self._observer(self._batch)
 
     def _info(
         self, ended: np.ndarray, clipped: np.ndarray | None = None, requested: np.ndarray | None = None
     ) -> dict[str, Any]:
         b, N = self._batch, self.num_envs
         full = self._all_true  # read-only, shared by the masks that are all True
+        counts = b.counters()  # views of one fresh copy
         info: dict[str, Any] = {
-            "cpe": b.cpe.copy(),
+            "cpe": counts["cpe"],
             "_cpe": full,
-            "completed": b.completed.copy(),
+            "completed": counts["completed"],
             "_completed": full,
-            "started": b.started.copy(),
+            "started": counts["started"],
             "_started": full,
-            "running": b.running.copy(),
+            "running": counts["running"],
             "_running": full,
             "time": b.t.copy(),
             "_time": full,
@@ -387,33 +391,39 @@ class ConcurrentLabsVectorEnv(VectorEnv):
             "_cost": full,
         }
         if self._fails:
-            info["failed"], info["_failed"] = b.failed.copy(), full
+            info["failed"], info["_failed"] = counts["failed"], full
         if clipped is not None and np.count_nonzero(clipped):
             info["requested_action"] = np.where(_column(clipped, requested), requested, 0)
             info["_requested_action"] = clipped.copy()
         if self.episode_log and np.count_nonzero(ended):
-            logs = np.full(N, None, dtype=object)
-            unfinished = np.full(N, None, dtype=object)
-            failed = np.full(N, None, dtype=object) if self._fails else None
-            rows = np.flatnonzero(ended)
-            new = tuple.__new__  # the fastest way to build the named tuples
-            for e, (done, lost, running) in zip(rows.tolist(), b.records(rows), strict=True):
-                logs[e] = tuple([new(ExperimentRecord, r) for r in done])
-                unfinished[e] = tuple([new(ExperimentRecord, r) for r in running])
-                if failed is not None:
-                    failed[e] = tuple([new(ExperimentRecord, r) for r in lost])
-            info["log"], info["_log"] = logs, ended.copy()
-            info["unfinished"], info["_unfinished"] = unfinished, ended.copy()
-            if failed is not None:
-                info["failed_log"], info["_failed_log"] = failed, ended.copy()
+            self._log_info(info, ended)
         return info
+
+    def _log_info(self, info: dict[str, Any], ended: np.ndarray) -> None:
+        """``log``, ``unfinished`` (and ``failed_log``) of the episodes ending now."""
+        b, N = self._batch, self.num_envs
+        logs = np.full(N, None, dtype=object)
+        unfinished = np.full(N, None, dtype=object)
+        failed = np.full(N, None, dtype=object) if self._fails else None
+        rows = np.flatnonzero(ended)
+        new = tuple.__new__  # the fastest way to build the named tuples
+        for e, (done, lost, running) in zip(rows.tolist(), b.records(rows), strict=True):
+            logs[e] = tuple([new(ExperimentRecord, r) for r in done])
+            unfinished[e] = tuple([new(ExperimentRecord, r) for r in running])
+            if failed is not None:
+                failed[e] = tuple([new(ExperimentRecord, r) for r in lost])
+        info["log"], info["_log"] = logs, ended.copy()
+        info["unfinished"], info["_unfinished"] = unfinished, ended.copy()
+        if failed is not None:
+            info["failed_log"], info["_failed_log"] = failed, ended.copy()
 
     def _cost(self, ended: np.ndarray) -> np.ndarray:
         """1.0 for the episodes ending now without all ``n`` experiments completed, else 0.0."""
         if not np.count_nonzero(ended):
             return np.zeros(self.num_envs)
         b = self._batch
-        return (ended & (b.completed + b.failed < self._n)).astype(np.float64)
+        short = (b.completed + b.failed if self._fails else b.completed) < self._n
+        return np.multiply(ended, short, dtype=np.float64)
 
     def _same_step_reset(self, ended: np.ndarray, info: dict[str, Any]) -> Any:
         """SAME_STEP autoreset: keep the final observations and infos, reset the ended rows."""
