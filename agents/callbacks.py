@@ -1,6 +1,6 @@
-"""Callbacks of the training loop: seeded evaluation log, wall-clock budget, progress bar, and the
-choice of ``best_model.zip`` (highest mean evaluation CPE; under a chance constraint, the
-highest among the p-safe evaluations: :class:`ConstrainedBest`)."""
+"""Callbacks of the training loop: seeded evaluation log, wall-clock or CPU-time budget, progress
+bar, and the choice of ``best_model.zip`` (highest mean evaluation CPE; under a chance constraint,
+the highest among the p-safe evaluations: :class:`ConstrainedBest`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ except ImportError:  # pragma: no cover - depends on the install
 __all__ = [
     "CONSTRAINED_EVAL_FIELDS",
     "EVAL_LOG_FIELDS",
+    "TIME_LIMIT_CLOCKS",
     "ConstrainedBest",
+    "CpuMinutes",
     "Evaluation",
     "ProgressCallback",
     "TimeLimitCallback",
@@ -182,26 +184,68 @@ class _TimeAwareSchedule:
 _SCHEDULES = ("lr_schedule", "clip_range", "clip_range_vf", "exploration_schedule")
 
 
-class TimeLimitCallback(BaseCallback):
-    """Stop training once ``minutes`` of wall-clock time have passed since training started.
+class CpuMinutes(float):
+    """A time limit in minutes of *process CPU time* (``time.process_time``, all threads of the
+    training process) instead of wall-clock time.
 
-    During training, the model's schedules (learning rate, PPO's clip range, DQN's exploration
-    rate) run on whichever budget is used up faster, timesteps or time, so that ``lin_``
-    learning rates reach 0 and DQN's exploration its final value when the time is up; the
-    original schedules are put back at the end (a saved model carries no clock).
+    A ``float``, so it goes wherever a ``time_limit_minutes`` goes (``train(time_limit_minutes=
+    CpuMinutes(1.5))``, ``labsched train --cpu-time-limit-minutes 1.5``): :class:`TimeLimitCallback`
+    reads the clock from the type. On a shared machine a CPU-time budget gives every run the same
+    compute whatever the other jobs take.
     """
 
-    def __init__(self, minutes: float, verbose: int = 0) -> None:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"CpuMinutes({float(self)!r})"
+
+
+#: Clocks of :class:`TimeLimitCallback`: wall-clock time and process CPU time, in seconds.
+TIME_LIMIT_CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+class TimeLimitCallback(BaseCallback):
+    """Stop training once ``minutes`` of time have passed since training started.
+
+    The clock is wall-clock time, or the process's CPU time when ``clock="cpu"`` or ``minutes``
+    is a :class:`CpuMinutes`. Time spent in evaluations during training counts. During training,
+    the model's schedules (learning rate, PPO's clip range, DQN's exploration rate) run on
+    whichever budget is used up faster, timesteps or time, so that ``lin_`` learning rates reach
+    0 and DQN's exploration its final value when the time is up; the original schedules are put
+    back at the end (a saved model carries no clock).
+
+    Args:
+        minutes: the budget, > 0.
+        verbose: 1 prints a line when the limit stops training.
+        clock: ``"wall"`` or ``"cpu"`` (default: ``"cpu"`` for a :class:`CpuMinutes`, else ``"wall"``).
+
+    Raises:
+        ValueError: ``minutes`` not a finite number > 0, or an unknown ``clock``.
+    """
+
+    def __init__(self, minutes: float, verbose: int = 0, clock: str | None = None) -> None:
         super().__init__(verbose)
-        if not (isinstance(minutes, (int, float)) and minutes > 0):
-            raise ValueError(f"time_limit_minutes must be > 0, got {minutes!r}")
+        if not (
+            isinstance(minutes, (int, float))
+            and not isinstance(minutes, bool)
+            and math.isfinite(minutes)
+            and minutes > 0
+        ):
+            raise ValueError(f"time_limit_minutes must be a finite number > 0, got {minutes!r}")
+        if clock is None:
+            clock = "cpu" if isinstance(minutes, CpuMinutes) else "wall"
+        if clock not in TIME_LIMIT_CLOCKS:
+            raise ValueError(f"clock must be one of {sorted(TIME_LIMIT_CLOCKS)}, got {clock!r}")
+        self.clock = clock
+        self._now = TIME_LIMIT_CLOCKS[clock]
         self.seconds = 60.0 * float(minutes)
         self.start = math.nan
+        self.elapsed = 0.0
         self.triggered = False
         self._wrapped: dict[str, _TimeAwareSchedule] = {}
 
     def _on_training_start(self) -> None:
-        self.start = time.perf_counter()
+        self.start = self._now()
         for name in _SCHEDULES:
             inner = getattr(self.model, name, None)
             if callable(inner):
@@ -214,13 +258,14 @@ class TimeLimitCallback(BaseCallback):
         self._wrapped.clear()
 
     def _on_step(self) -> bool:
-        elapsed = time.perf_counter() - self.start
+        self.elapsed = elapsed = self._now() - self.start
         for wrapper in self._wrapped.values():
             wrapper.time_remaining = max(1.0 - elapsed / self.seconds, 0.0)
         if elapsed >= self.seconds:
             self.triggered = True
             if self.verbose:
-                print(f"time limit of {self.seconds / 60:g} min reached at {self.num_timesteps} steps")
+                kind = "CPU-time" if self.clock == "cpu" else "time"
+                print(f"{kind} limit of {self.seconds / 60:g} min reached at {self.num_timesteps} steps")
             return False
         return True
 

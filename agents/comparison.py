@@ -402,7 +402,7 @@ def write_learning_curves(rows: Sequence[CompareRow], out: str | Path, spec: Lab
         if meta_file.is_file():
             meta = json.loads(meta_file.read_text())
             refs = dict(meta.get("references") or {})
-            if not refs and LabSpec.from_dict(meta["spec"]) == spec:
+            if not refs and meta.get("spec") and LabSpec.from_dict(meta["spec"]) == spec:
                 refs = baseline_cpe
             title = f"{meta.get('algo', '')} {folder}"
         written.append(

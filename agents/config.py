@@ -1,10 +1,12 @@
 """Algorithms and hyperparameters, in the style of rl-baselines3-zoo.
 
 One YAML file per algorithm in ``agents/hyperparams/`` (``maskable_ppo.yml``, ``ppo.yml``,
-``a2c.yml``, ``dqn.yml``). Its top-level keys are the env id ``labsched/ConcurrentLabs-v0``
-(the base entry) and optional *setting* keys such as ``"n=8,l=4,h=3"`` (fields ``n``, ``l``,
-``h``, ``epoch``, ``p_safe``); every setting key that matches the spec is merged over the base,
-the more specific (more fields) last. ``key=value`` overrides (``--hyperparams``) come on top.
+``a2c.yml``, ``dqn.yml``). Its top-level keys are env ids (:data:`ENV_IDS`: the base entry of
+each env) and optional *setting* keys such as ``"n=8,l=4,h=3"`` (fields ``n``, ``l``, ``h``,
+``epoch``, ``p_safe``); training on ``labsched/ConcurrentLabs-v0`` merges every setting key that
+matches the spec over its base entry, the more specific (more fields) last. Training on
+``labsched/Random-v0`` (a new spec every episode) takes its own entry only. ``key=value``
+overrides (``--hyperparams``) come on top.
 
 Keys: everything the algorithm's constructor takes (``learning_rate``, ``n_steps``,
 ``batch_size``, ``gamma``, ``ent_coef``, ``policy_kwargs``, ...) plus the zoo's and ours:
@@ -52,17 +54,20 @@ from labsched.agents.hyperparam_values import (
     parse_policy_kwargs,
 )
 from labsched.envs import bo
+from labsched.envs.labs.random_spec_env import RANDOM_ID
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = [
     "ALGORITHMS",
     "ENV_ID",
+    "ENV_IDS",
     "REWARD_MODES",
     "AlgorithmInfo",
     "LinearSchedule",
     "MissingExtraError",
     "algorithm_info",
     "allowed_keys",
+    "check_env_id",
     "check_env_kwargs",
     "hyperparams_path",
     "load_hyperparams",
@@ -74,6 +79,22 @@ __all__ = [
 ]
 
 ENV_ID = "labsched/ConcurrentLabs-v0"
+#: Env ids agents train on: one spec (:data:`ENV_ID`), or a new random spec every episode
+#: (``labsched/Random-v0``, :class:`~labsched.envs.labs.random_spec_env.RandomSpecEnv`).
+ENV_IDS = (ENV_ID, RANDOM_ID)
+
+
+def check_env_id(env_id: str) -> str:
+    """``env_id`` if agents can train on it.
+
+    Raises:
+        ValueError: for any other id, listing the allowed ones.
+    """
+    if env_id not in ENV_IDS:
+        raise ValueError(f"env_id must be one of {', '.join(ENV_IDS)}; got {env_id!r}")
+    return env_id
+
+
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 
 
@@ -327,7 +348,7 @@ def _parse_setting_key(key: str, source: str) -> dict[str, float]:
         name = name.strip()
         if not eq or name not in _SETTING_FIELDS:
             raise ValueError(
-                f"{source}: top-level key {key!r} is neither the env id {ENV_ID!r} nor a setting such as "
+                f"{source}: top-level key {key!r} is neither an env id {list(ENV_IDS)} nor a setting such as "
                 f"'n=20,l=10,h=5' (fields: {', '.join(_SETTING_FIELDS)})"
             )
         try:
@@ -357,19 +378,27 @@ def load_hyperparams(
     spec: LabSpec | None = None,
     path: str | Path | None = None,
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    env_id: str = ENV_ID,
 ) -> dict[str, Any]:
     """Resolve the hyperparameters of ``algo`` for ``spec``: file entries, then overrides.
 
     Args:
         algo: algorithm name.
-        spec: the problem (selects the matching setting entries).
+        spec: the problem (selects the matching setting entries; unused for ``Random-v0``).
         path: a YAML file (default: the shipped ``agents/hyperparams/<algo>.yml``).
         overrides: a mapping, or ``"key=value"`` strings (values parsed as YAML).
+        env_id: the entry to start from (:data:`ENV_IDS`); ``labsched/Random-v0`` takes its own
+            entry (empty if the file has none) and no setting entries.
 
     Returns:
         The validated hyperparameters (YAML-serialisable; schedules still as ``"lin_..."``).
+
+    Raises:
+        ValueError: an unknown ``env_id`` (listing the allowed ones), a missing or malformed
+            file, unknown keys or bad values.
     """
     info = algorithm_info(algo)
+    check_env_id(env_id)
     spec = spec or LabSpec()
     path = Path(path) if path is not None else info.default_file
     if not path.is_file():
@@ -382,11 +411,13 @@ def load_hyperparams(
     for key, entry in data.items():
         if not isinstance(entry, Mapping):
             raise ValueError(f"{path}: entry {key!r} must be a mapping of hyperparameters")
-        if key == ENV_ID:
+        if key == env_id:
             merged.update(entry)
+        elif key in ENV_IDS:
+            continue  # another env's entry
         else:
             setting = _parse_setting_key(str(key), str(path))
-            if _setting_matches(setting, spec):
+            if env_id == ENV_ID and _setting_matches(setting, spec):
                 settings.append((len(setting), entry))
     for _, entry in sorted(settings, key=lambda s: s[0]):
         merged.update(entry)

@@ -18,9 +18,19 @@ from labsched.agents.features import FeatureWrapper
 from labsched.agents.vec_env import LabsVecEnv
 from labsched.envs._lib.validation import check_choice
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
+from labsched.envs.labs.random_spec_env import RandomSpecEnv
 from labsched.envs.labs.spec import LabSpec
 
-__all__ = ["ScaledReward", "SuccessInfo", "build_env", "env_options", "make_vec"]
+__all__ = [
+    "RANDOM_ENV_OPTIONS",
+    "ScaledReward",
+    "SuccessInfo",
+    "build_env",
+    "build_random_env",
+    "env_options",
+    "make_random_vec",
+    "make_vec",
+]
 
 
 class SuccessInfo(gym.Wrapper):
@@ -155,6 +165,76 @@ def make_vec(
         )
     if "reward_scale" in (env_kwargs or {}):  # evaluation envs too (scale 1): VecNormalize's sync
         venv = ScaledReward(venv, scale)  # walks the training and evaluation wrappers in step
+    if normalize:
+        opts = dict(normalize) if isinstance(normalize, Mapping) else {}
+        venv = VecNormalize(venv, norm_obs=True, norm_reward=False, training=not evaluation, **opts)
+    return venv
+
+
+#: Env options a ``labsched/Random-v0`` training run takes (``env_kwargs``); the spec is drawn.
+RANDOM_ENV_OPTIONS = ("normalize_reward", "decide_on_completion")
+
+
+def build_random_env(
+    success_info: bool = False, env_kwargs: Mapping[str, Any] | None = None, **layout: Any
+) -> gym.Env:
+    """One ``labsched/Random-v0`` env in the agents' form: flat observation, ``invalid_action="clip"``.
+
+    ``env_kwargs``: :data:`RANDOM_ENV_OPTIONS` (``normalize_reward`` default True); ``layout``:
+    :class:`~labsched.envs.labs.random_spec_env.RandomSpecEnv`'s ``max_labs``,
+    ``max_experiments``, ``max_horizon`` (and ``distribution`` / ``specs``).
+    """
+    kwargs = {"normalize_reward": True, **(env_kwargs or {})}
+    bad = sorted(set(kwargs) - set(RANDOM_ENV_OPTIONS))
+    if bad:
+        raise ValueError(
+            f"labsched/Random-v0 env_kwargs {bad} are not supported; allowed: {list(RANDOM_ENV_OPTIONS)}"
+        )
+    env: gym.Env = RandomSpecEnv(flatten=True, invalid_action="clip", **layout, **kwargs)
+    return SuccessInfo(env) if success_info else env
+
+
+def make_random_vec(
+    n_envs: int,
+    seed: int | None,
+    *,
+    normalize: bool | Mapping[str, float] = False,
+    env_kwargs: Mapping[str, Any] | None = None,
+    evaluation: bool = False,
+    vec_env: str = "dummy",
+    **layout: Any,
+):
+    """SB3 vector env of :func:`build_random_env` (env ``i`` seeded ``seed + i``): training on
+    ``labsched/Random-v0``. Masks reach MaskablePPO through each env's ``action_masks()``.
+
+    Args:
+        n_envs: number of envs.
+        seed: base seed (each reset then draws a spec and an episode from the env's generator).
+        normalize: ``VecNormalize`` of observations (``True`` or its ``clip_obs``/``epsilon``).
+        env_kwargs: :data:`RANDOM_ENV_OPTIONS`.
+        evaluation: raw CPE rewards, success info, a frozen ``VecNormalize``.
+        vec_env: ``"dummy"`` or ``"subproc"`` (the native vector env holds one spec).
+        **layout: :class:`RandomSpecEnv` options (``max_labs``, ``specs``, ...).
+
+    Raises:
+        ValueError: ``vec_env="native"`` or another unknown kind, or unsupported ``env_kwargs``.
+    """
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
+
+    if vec_env == "native":
+        raise ValueError("vec_env='native' holds one spec; labsched/Random-v0 trains on 'dummy' or 'subproc'")
+    check_choice("vec_env", vec_env, ("dummy", "subproc"))
+    kwargs = dict(env_kwargs or {})
+    if evaluation:
+        kwargs["normalize_reward"] = False
+    venv = make_vec_env(
+        build_random_env,
+        n_envs=n_envs,
+        seed=seed,
+        env_kwargs={"success_info": evaluation, "env_kwargs": kwargs, **layout},
+        vec_env_cls=SubprocVecEnv if vec_env == "subproc" else DummyVecEnv,
+    )
     if normalize:
         opts = dict(normalize) if isinstance(normalize, Mapping) else {}
         venv = VecNormalize(venv, norm_obs=True, norm_reward=False, training=not evaluation, **opts)

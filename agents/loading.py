@@ -38,6 +38,7 @@ from labsched.agents.model_files import (
     read_model_data,
     save_normalizer,
 )
+from labsched.agents.random_agent import RANDOM_ID, RandomSpecAgent, layout_env
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
 from labsched.envs.labs.observation import is_batched
 from labsched.envs.labs.spec import LabSpec
@@ -294,7 +295,7 @@ def load_agent(
     spec: LabSpec | None = None,
     device: str = "cpu",
     trust: bool = False,
-) -> LoadedAgent:
+) -> LoadedAgent | RandomSpecAgent:
     """Load a saved agent, without running any code from its files (unless ``trust``).
 
     The algorithm, the observation form and the policy come from ``agent.json`` (one load with
@@ -315,12 +316,16 @@ def load_agent(
             files from a source you trust.**
 
     Returns:
-        A :class:`LoadedAgent` (``predict`` like a baseline; ``.model`` is the SB3 model).
+        A :class:`LoadedAgent` (``predict`` like a baseline; ``.model`` is the SB3 model); for
+        an agent trained on ``labsched/Random-v0`` (``agent.json``'s ``env_id``) a
+        :class:`~labsched.agents.random_agent.RandomSpecAgent`, bound to ``spec`` if given.
     """
     zip_path = resolve_model_path(path)
     meta_file = zip_path.with_name(METADATA_FILE)
     if meta_file.is_file():
         metadata = _read_json(meta_file)
+        if metadata.get("env_id") == RANDOM_ID:
+            return _load_random_agent(zip_path, metadata, algo, spec, device, trust)
         algo = algo or metadata["algo"]
         train_spec = spec_from_dict(metadata["spec"])
         observation = metadata.get("observation", {})
@@ -352,6 +357,29 @@ def load_agent(
     if spec is not None and spec != train_spec:
         agent = agent.with_spec(spec)
     return agent
+
+
+def _load_random_agent(
+    zip_path: Path, metadata: dict[str, Any], algo: str | None, spec: LabSpec | None, device: str, trust: bool
+) -> RandomSpecAgent:
+    """:func:`load_agent` of a ``labsched/Random-v0`` folder: the spaces come from the layout
+    that ``agent.json`` records (``random_env``)."""
+    info = algorithm_info(algo or metadata["algo"])
+    layout = layout_env(metadata.get("random_env"))
+    model = load_model(
+        zip_path,
+        info,
+        observation_space=layout.observation_space,
+        action_space=layout.action_space,
+        hyperparams=saved_hyperparams(zip_path, metadata),
+        trust=trust,
+        device=device,
+    )
+    normalize = bool(metadata.get("observation", {}).get("normalize"))
+    width = int(layout.observation_space.shape[0])
+    normalizer = load_normalizer(zip_path, width, trust) if normalize else None
+    agent = RandomSpecAgent(model, info.name, layout, normalizer, metadata, zip_path)
+    return agent if spec is None else agent.with_spec(spec)
 
 
 def load_sb3_model(

@@ -30,6 +30,7 @@ from joblib import Parallel, delayed
 from labsched.agents.constrained import ConstraintConfig, FeasibilityMaskedAgent
 from labsched.agents.episode_result import EpisodeResult, episode_result
 from labsched.agents.loading import LoadedAgent, load_agent
+from labsched.agents.random_agent import RandomSpecAgent
 from labsched.agents.vector_rollout import run_episodes_batched, vector_env_supports
 from labsched.baselines.labs.clairvoyant import Clairvoyant, clairvoyant_bound, clairvoyant_cpe
 from labsched.baselines.registry import make
@@ -219,10 +220,13 @@ class TaskResult:
     episodes: tuple[EpisodeResult, ...] = field(default=(), repr=False)
 
 
-def load_model_for(path: str, spec: LabSpec, trust: bool = False) -> LoadedAgent:
-    """A saved agent acting on ``spec`` (a note on stderr when it was trained on another one);
+def load_model_for(path: str, spec: LabSpec, trust: bool = False) -> LoadedAgent | RandomSpecAgent:
+    """A saved agent acting on ``spec`` (a note on stderr when it was trained on another one; an
+    agent trained on ``labsched/Random-v0`` is bound to ``spec`` silently: it was trained for many);
     ``trust``: see :func:`~labsched.agents.loading.load_agent` (unpickling runs code)."""
     agent = load_agent(path, trust=trust)
+    if isinstance(agent, RandomSpecAgent):
+        return agent.with_spec(spec)
     if agent.spec != spec:
         print(f"note: {path} was trained on {agent.spec}; evaluating it on {spec}", file=sys.stderr)
         agent = agent.with_spec(spec)

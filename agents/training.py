@@ -1,4 +1,5 @@
-"""``labsched.agents.train``: train MaskablePPO / PPO / A2C / DQN on a ConcurrentLabs setting.
+"""``labsched.agents.train``: train MaskablePPO / PPO / A2C / DQN on a ConcurrentLabs setting, or on
+``labsched/Random-v0`` (a new random spec every episode).
 
 :func:`train` runs small steps in order: resolve the configuration (:class:`TrainConfig`),
 build the training and evaluation envs, the reference baselines, the model and the callbacks,
@@ -21,9 +22,10 @@ from typing import Any
 from labsched.agents.callbacks import ProgressCallback, TimeLimitCallback, make_eval_callback
 from labsched.agents.config import ENV_ID, require_rl_extra
 from labsched.agents.constrained import ConstraintConfig, LagrangianCallback
-from labsched.agents.envs import make_vec
+from labsched.agents.envs import build_random_env, make_vec
 from labsched.agents.loading import FORMAT_VERSION, METADATA_FILE, save_normalizer
 from labsched.agents.plots import plot_learning_curve
+from labsched.agents.random_agent import RANDOM_ID, random_layout
 from labsched.agents.training_setup import TrainConfig, default_out_dir, make_envs, make_model, resolve_config
 from labsched.baselines.registry import make
 from labsched.envs._lib.threads import torch_threads as set_torch_threads
@@ -103,6 +105,11 @@ def _parse_references(references: Mapping[str, float] | Sequence[str] | None, **
         return {}
     if isinstance(references, Mapping):
         return {str(k): float(v) for k, v in references.items()}
+    if kw.get("spec") is None:
+        raise ValueError(
+            f"references by name run baselines on one spec; {RANDOM_ID} has none: pass None or "
+            "{name: mean CPE}"
+        )
     return reference_cpe(list(references), **kw)
 
 
@@ -123,12 +130,15 @@ def _dump_yaml(data: Mapping[str, Any], path: Path) -> None:
 
 
 def _metadata(cfg: TrainConfig, refs: Mapping[str, float]) -> dict[str, Any]:
-    """The content of ``agent.json`` (what :func:`~labsched.agents.loading.load_agent` reads)."""
+    """The content of ``agent.json`` (what :func:`~labsched.agents.loading.load_agent` reads):
+    on ``labsched/Random-v0`` the spec is None and ``random_env`` holds the observation layout."""
+    random = {"random_env": random_layout(build_random_env().unwrapped)} if cfg.random else {}
     return {
         "format": FORMAT_VERSION,
         "algo": cfg.info.name,
-        "env_id": ENV_ID,
-        "spec": cfg.spec.to_dict(),
+        "env_id": cfg.env_id,
+        **random,
+        "spec": None if cfg.random else cfg.spec.to_dict(),
         "observation": {"form": "flat", "features": cfg.features, "normalize": bool(cfg.normalize)},
         "env_kwargs": cfg.env_kwargs,
         "seed": cfg.seed,
@@ -180,9 +190,9 @@ def _learn(cfg: TrainConfig, model: Any, callbacks: _Callbacks) -> tuple[float, 
     if cfg.verbose:
         limit_txt = f" (at most {cfg.time_limit_minutes:g} min)" if cfg.time_limit_minutes else ""
         spec = cfg.spec
+        where = RANDOM_ID if spec is None else f"n={spec.n_experiments}, l={spec.n_labs}, h={spec.horizon:g}"
         print(
-            f"training {cfg.info.class_name} on n={spec.n_experiments}, l={spec.n_labs}, h={spec.horizon:g} "
-            f"for {cfg.n_timesteps} steps{limit_txt} -> {cfg.out}",
+            f"training {cfg.info.class_name} on {where} for {cfg.n_timesteps} steps{limit_txt} -> {cfg.out}",
             file=sys.stderr,
         )
     t0 = time.perf_counter()
@@ -247,15 +257,16 @@ _TRAINING_FIELDS = (
 
 def _plot(cfg: TrainConfig, result: TrainResult) -> None:
     spec = cfg.spec
+    where = RANDOM_ID if spec is None else f"n={spec.n_experiments}, l={spec.n_labs}, h={spec.horizon:g}"
     try:
         result.plot = plot_learning_curve(
             cfg.out / "eval_log.csv",
             cfg.out / "learning_curve.png",
             result.references,
-            title=f"{cfg.info.class_name}, n={spec.n_experiments}, l={spec.n_labs}, "
-            f"h={spec.horizon:g}, seed {cfg.seed}" + (f", {cfg.constraint.kind}" if cfg.constraint else ""),
+            title=f"{cfg.info.class_name}, {where}, seed {cfg.seed}"
+            + (f", {cfg.constraint.kind}" if cfg.constraint else ""),
             constraint_log=cfg.out / "constraint_log.csv" if cfg.constraint is not None else None,
-            p_safe=spec.p_safe,
+            p_safe=spec.p_safe if spec is not None else None,
         )
     except ImportError as exc:
         print(f"(no learning-curve plot: {exc})", file=sys.stderr)
@@ -298,8 +309,10 @@ def train(
     constraint: ConstraintConfig | None = None,
     init_model: str | Path | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
+    env_id: str = ENV_ID,
 ) -> TrainResult:
-    """Train an agent on ``labsched/ConcurrentLabs-v0`` and save it with its evaluation log.
+    """Train an agent on ``labsched/ConcurrentLabs-v0`` (one spec) or ``labsched/Random-v0`` and
+    save it with its evaluation log.
 
     Args:
         algo: ``"maskable_ppo"`` (default; uses the env's action masks), ``"ppo"``, ``"a2c"``
@@ -339,6 +352,14 @@ def train(
             Bayesian optimisation, paid on the last step, on SB3's ``DummyVecEnv`` (the native
             vector env has no regret mode); evaluations still report raw CPE (and
             ``eval_log.csv`` the mean regret) on the same optimising episodes (docs/agents.md).
+        env_id: ``"labsched/ConcurrentLabs-v0"`` (default; ``spec``) or ``"labsched/Random-v0"``:
+            a new spec of :class:`~labsched.envs.labs.random_spec_env.SpecDistribution` every
+            episode (``spec`` must be None; the YAML's ``labsched/Random-v0`` entry; SB3's
+            ``DummyVecEnv``/``SubprocVecEnv`` of ``RandomSpecEnv``; no features, constraint or
+            named references). Evaluations replay the same draws of the training distribution
+            (seeds ``seed + 10_000 + i``); ``agent.json`` records the env id and the padded
+            layout, and :func:`~labsched.agents.loading.load_agent` returns a
+            :class:`~labsched.agents.random_agent.RandomSpecAgent`.
 
     Returns:
         A :class:`TrainResult`. The folder holds ``model.zip``, ``best_model.zip``,
@@ -351,7 +372,7 @@ def train(
     require_rl_extra("training")
     cfg = resolve_config(
         algo, spec, total_timesteps, time_limit_minutes, hyperparams_file, hyperparams, seed, out,
-        eval_freq, eval_episodes, n_eval_envs, vec_env, verbose, constraint, env_kwargs,
+        eval_freq, eval_episodes, n_eval_envs, vec_env, verbose, constraint, env_kwargs, env_id,
     )  # fmt: skip
     cfg.init_model = str(init_model) if init_model is not None else None
     cfg.out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """What :func:`labsched.agents.training.train` settles before it learns: the checked
-configuration (:class:`TrainConfig`), the training and evaluation envs (constrained or not) and
-the model, fresh or warm-started from a saved one."""
+configuration (:class:`TrainConfig`), the training and evaluation envs (constrained or not; one
+spec, or ``labsched/Random-v0``'s random specs) and the model, fresh or warm-started from a saved
+one."""
 
 from __future__ import annotations
 
@@ -14,25 +15,31 @@ from typing import Any
 import numpy as np
 
 from labsched.agents.config import (
+    ENV_ID,
     VEC_ENV_KINDS,
     AlgorithmInfo,
     algorithm_info,
+    check_env_id,
     check_env_kwargs,
     load_hyperparams,
     model_kwargs,
     regret_mode,
 )
 from labsched.agents.constrained import ConstraintConfig, constrained_envs
-from labsched.agents.envs import make_vec
+from labsched.agents.envs import RANDOM_ENV_OPTIONS, make_random_vec, make_vec
 from labsched.agents.loading import load_agent
+from labsched.agents.random_agent import RANDOM_ID
 from labsched.envs._lib.validation import check_choice, check_int, check_real
 from labsched.envs.labs.spec import LabSpec
 
 __all__ = ["TrainConfig", "default_out_dir", "make_envs", "make_model", "resolve_config"]
 
 
-def default_out_dir(algo: str, spec: LabSpec, seed: int) -> Path:
-    """``runs/<algo>_n<n>_l<l>_h<h>_s<seed>``."""
+def default_out_dir(algo: str, spec: LabSpec | None, seed: int, env_id: str = ENV_ID) -> Path:
+    """``runs/<algo>_n<n>_l<l>_h<h>_s<seed>`` (``labsched/Random-v0``: ``runs/<algo>_random_s<seed>``)."""
+    if check_env_id(env_id) == RANDOM_ID:
+        return Path("runs") / f"{algorithm_info(algo).name}_random_s{seed}"
+    spec = spec or LabSpec()
     return (
         Path("runs")
         / f"{algorithm_info(algo).name}_n{spec.n_experiments}_l{spec.n_labs}_h{spec.horizon:g}_s{seed}"
@@ -45,17 +52,19 @@ class TrainConfig:
 
     Attributes:
         info: the algorithm.
-        spec: the problem.
+        spec: the problem (None on ``labsched/Random-v0``: a new spec every episode).
         params: the resolved hyperparameters (``n_timesteps`` included).
         out: output folder.
         seed: training seed; the evaluation envs get ``eval_seed = seed + 10_000``.
         time_limit_minutes, eval_freq, eval_episodes, n_eval_envs, vec_env, verbose: as given.
         constraint: the chance-constraint handling (None: plain training;
             :mod:`labsched.agents.constrained`), its ``target`` resolved.
+        init_model: the saved model training continues from (None: a fresh network).
+        env_id: ``labsched/ConcurrentLabs-v0`` (one spec) or ``labsched/Random-v0``.
     """
 
     info: AlgorithmInfo
-    spec: LabSpec
+    spec: LabSpec | None
     params: dict[str, Any]
     out: Path
     seed: int
@@ -67,6 +76,12 @@ class TrainConfig:
     verbose: int
     constraint: ConstraintConfig | None = None
     init_model: str | None = None
+    env_id: str = ENV_ID
+
+    @property
+    def random(self) -> bool:
+        """Training on ``labsched/Random-v0`` (a new random spec every episode)."""
+        return self.env_id == RANDOM_ID
 
     @property
     def eval_seed(self) -> int:
@@ -139,6 +154,33 @@ def _training_vec_env(
     return params["vec_env"]
 
 
+def _check_random(
+    params: dict[str, Any], explicit_vec_env: bool, spec: LabSpec | None, constraint: Any
+) -> None:
+    """The ``labsched/Random-v0`` rules: no fixed spec, no spec-derived features, SB3's vector envs
+    (an implicit ``native`` becomes ``dummy``), CPE env options only, no chance constraint.
+
+    Raises:
+        ValueError: naming the option that does not apply to random specs.
+    """
+    if spec is not None:
+        raise ValueError(f"{RANDOM_ID} draws a new spec every episode: pass spec=None (got {spec})")
+    if params.get("features"):
+        raise ValueError(
+            f"features=true needs one spec; {RANDOM_ID}'s observation carries the spec's summary instead "
+            "(set features=false)"
+        )
+    if params.get("vec_env", "native") == "native":
+        if explicit_vec_env:
+            raise ValueError(f"vec_env='native' holds one spec; {RANDOM_ID} trains on 'dummy' or 'subproc'")
+        params["vec_env"] = "dummy"
+    bad = sorted(set(params.get("env_kwargs", {})) - set(RANDOM_ENV_OPTIONS))
+    if bad:
+        raise ValueError(f"{RANDOM_ID} takes env_kwargs among {list(RANDOM_ENV_OPTIONS)}; got {bad}")
+    if constraint is not None:
+        raise ValueError(f"constraint needs one spec (its p_safe and budget); {RANDOM_ID} has none")
+
+
 def resolve_config(
     algo: str,
     spec: LabSpec | None,
@@ -155,14 +197,18 @@ def resolve_config(
     verbose: int,
     constraint: ConstraintConfig | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
+    env_id: str = ENV_ID,
 ) -> TrainConfig:
     """Check the arguments and resolve the hyperparameters (``env_kwargs`` merged over the
-    hyperparameters' own; regret mode trains on ``vec_env="dummy"`` unless told otherwise)."""
+    hyperparameters' own; regret mode trains on ``vec_env="dummy"`` unless told otherwise;
+    ``labsched/Random-v0``: :func:`_check_random`)."""
     info = algorithm_info(algo)
-    spec = spec or LabSpec()
-    if not isinstance(spec, LabSpec):
+    random = check_env_id(env_id) == RANDOM_ID
+    given_spec = spec
+    spec = None if random else spec or LabSpec()
+    if spec is not None and not isinstance(spec, LabSpec):
         raise TypeError(f"spec must be a labsched.LabSpec, got {type(spec).__name__}")
-    params = load_hyperparams(info.name, spec, hyperparams_file, hyperparams)
+    params = load_hyperparams(info.name, spec, hyperparams_file, hyperparams, env_id=env_id)
     if env_kwargs:
         if not isinstance(env_kwargs, Mapping):
             raise TypeError(f"env_kwargs must be a mapping, got {type(env_kwargs).__name__}")
@@ -173,6 +219,8 @@ def resolve_config(
     if vec_env is not None:
         params["vec_env"] = check_choice("vec_env", vec_env, VEC_ENV_KINDS)
     explicit = vec_env is not None or _overrides_key(hyperparams, "vec_env")
+    if random:
+        _check_random(params, explicit, given_spec, constraint)
     vec_env = _training_vec_env(params, explicit, verbose, _overrides_key(hyperparams, "n_envs"))
     if time_limit_minutes is not None:
         check_real("time_limit_minutes", time_limit_minutes, 0.0, low_open=True)
@@ -189,7 +237,7 @@ def resolve_config(
         info=info,
         spec=spec,
         params=params,
-        out=Path(out) if out is not None else default_out_dir(info.name, spec, seed),
+        out=Path(out) if out is not None else default_out_dir(info.name, spec, seed, env_id),
         seed=seed,
         time_limit_minutes=time_limit_minutes,
         eval_freq=eval_freq,
@@ -198,12 +246,22 @@ def resolve_config(
         vec_env=vec_env,
         verbose=verbose,
         constraint=constraint,
+        env_id=env_id,
     )
 
 
 def make_envs(cfg: TrainConfig) -> tuple[Any, Any, Any]:
     """The training envs (seeds ``seed + i``), the evaluation envs (``eval_seed + i``) and,
-    with a constraint, the training :class:`~labsched.agents.constrained.ConstrainedVecEnv`."""
+    with a constraint, the training :class:`~labsched.agents.constrained.ConstrainedVecEnv`.
+
+    On ``labsched/Random-v0`` both are SB3 vector envs of ``RandomSpecEnv``: every evaluation
+    re-seeds its envs with ``eval_seed + i``, so it plays the same random specs and episodes
+    (draws of the training distribution: the held-out specs stay out of model selection).
+    """
+    if cfg.random:
+        common = dict(normalize=cfg.normalize, env_kwargs=cfg.env_kwargs)
+        env = make_random_vec(cfg.n_envs, cfg.seed, vec_env=cfg.vec_env, **common)
+        return env, make_random_vec(cfg.n_eval_envs, cfg.eval_seed, evaluation=True, **common), None
     normalize = False if cfg.constraint is not None else cfg.normalize
     common = dict(features=cfg.features, normalize=normalize, env_kwargs=cfg.env_kwargs)
     env = make_vec(cfg.spec, cfg.n_envs, cfg.seed, vec_env=cfg.vec_env, **common)
@@ -217,6 +275,11 @@ def _warm_start(cfg: TrainConfig, env: Any, tb_dir: str | None) -> Any:
     """The saved model ``cfg.init_model`` (loaded safely) continuing on ``env``, with its
     observation statistics copied into the training ``VecNormalize``."""
     agent = load_agent(cfg.init_model)
+    saved_env = getattr(agent, "env_id", ENV_ID)
+    if saved_env != cfg.env_id:
+        raise ValueError(
+            f"init_model {cfg.init_model!r} was trained on {saved_env}; training asks for {cfg.env_id}"
+        )
     if agent.algo != cfg.info.name or agent.features != cfg.features:
         raise ValueError(
             f"init_model {cfg.init_model!r} is a {agent.algo} model with features={agent.features}; "

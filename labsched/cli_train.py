@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from labsched.agents.config import require_rl_extra
+from labsched.agents.callbacks import CpuMinutes
+from labsched.agents.config import ENV_ID, ENV_IDS, require_rl_extra
 from labsched.agents.constrained import CONSTRAINT_KINDS, ConstraintConfig
 from labsched.agents.multiseed import train_seeds
 from labsched.agents.throughput import throughput_vs_cartpole
@@ -18,6 +19,7 @@ from labsched.cli_common import (
     plot_wanted,
     spec_from,
 )
+from labsched.envs.labs.spec import LabSpec
 from labsched.evaluation.backends import BACKENDS
 
 __all__ = ["add_train_parser"]
@@ -33,10 +35,23 @@ def _seeds_backend(args: argparse.Namespace) -> tuple[str, str | None]:
     return backend, backend_address(argparse.Namespace(backend=backend, address=args.address))
 
 
+def _env_spec_references(args: argparse.Namespace) -> tuple[LabSpec | None, list[str] | None]:
+    """The spec and reference baselines of ``--env``: on labsched/Random-v0 no spec (spec options
+    are refused) and no references unless named (they run on one spec, so naming them is an error)."""
+    spec = spec_from(args)
+    if args.env == ENV_ID:
+        return spec, args.references
+    if spec != LabSpec():
+        raise ValueError(f"--env {args.env} draws a new spec every episode: drop the spec options")
+    if args.throughput or args.constraint is not None or args.objective is not None:
+        raise ValueError(f"--env {args.env} has no --throughput, --constraint or regret mode")
+    return None, None if args.references == _DEFAULT_REFERENCES else args.references
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     backend, address = _seeds_backend(args)
     require_rl_extra("training")
-    spec = spec_from(args)
+    spec, references = _env_spec_references(args)
     overrides = list(args.hyperparams or [])
     for key in ("features", "normalize"):
         value = getattr(args, key)
@@ -71,22 +86,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     common = dict(
         total_timesteps=args.total_timesteps,
-        time_limit_minutes=args.time_limit_minutes,
+        time_limit_minutes=args.time_limit_minutes
+        if args.cpu_time_limit_minutes is None
+        else CpuMinutes(args.cpu_time_limit_minutes),
         hyperparams_file=args.hyperparams_file,
         hyperparams=overrides,
         eval_freq=args.eval_freq,
         eval_episodes=args.eval_episodes,
         n_eval_envs=args.n_eval_envs,
-        references=args.references,
+        references=references,
         vec_env=args.vec_env,
         plot=plot_wanted(args),
         verbose=args.verbose,
         constraint=constraint,
         init_model=args.init_model,
         env_kwargs=env_kwargs or None,
+        env_id=args.env,
     )
     if args.seeds is not None:
-        out = args.out or str(default_out_dir(args.algo, spec, 0)).removesuffix("_s0") + "_seeds"
+        out = args.out or str(default_out_dir(args.algo, spec, 0, args.env)).removesuffix("_s0") + "_seeds"
         train_seeds(
             args.seeds,
             out,
@@ -137,8 +155,8 @@ until the last step, which pays minus the regret of the Bayesian optimisation th
 runs on --vec-env dummy (the native vector env has no regret mode); evaluations report raw CPE
 and the mean regret on the same optimising episodes, and best_model.zip is the best by CPE
 (model.zip is the final regret-trained model). --init-model fine-tunes a CPE-trained model.
-Learning rates "lin_<x>" decay to 0 at the end of --total-timesteps or --time-limit-minutes,
-whichever comes first.
+Learning rates "lin_<x>" decay to 0 at the end of --total-timesteps or --time-limit-minutes
+(--cpu-time-limit-minutes), whichever comes first.
 
 Chance constraint P(all n complete by h) >= p (--constraint; labsched.agents.constrained):
   lagrangian       reward r - lambda * cost (cost 1 on the last step of an episode that did not
@@ -152,12 +170,22 @@ Several seeds: --seeds 0-4 trains them in parallel (--jobs workers, one torch th
 <out>/seed<k> and writes seeds_summary.csv/.md (mean and spread of the final evaluation);
 --backend dask or ray runs them on a cluster (--address, or a local one of --jobs workers).
 
-Output folder (--out, default runs/<algo>_n<n>_l<l>_h<h>_s<seed>): model.zip, best_model.zip,
-agent.json (what load_agent needs), hyperparams.yml, eval_log.csv, evaluations.npz,
+Random-v0 (--env labsched/Random-v0): a new spec every episode (l 2-16, n l-4l, four duration
+families, cv 0.1-0.6, tight to loose horizons, lab speeds and failures half of the time; labs
+padded to 32, the spec's summary in the observation). Hyperparameters: the YAML's
+labsched/Random-v0 entry (SB3 DummyVecEnv of 16 RandomSpecEnvs; no features; normalize).
+Evaluations replay the same draws of that distribution (seeds seed + 10000 + i), never the
+held-out specs. The saved agent acts on RandomSpecEnv observations of any spec, and on a
+ConcurrentLabsEnv of a spec once bound to it (labsched compare RUN ps --n-labs 24 ...).
+  labsched train --env labsched/Random-v0 --time-limit-minutes 30 --out runs/ppo_random
+
+Output folder (--out, default runs/<algo>_n<n>_l<l>_h<h>_s<seed>; Random-v0: runs/<algo>_random_s<seed>):
+model.zip, best_model.zip, agent.json (what load_agent needs), hyperparams.yml, eval_log.csv, evaluations.npz,
 learning_curve.png, *_vecnormalize.npz, constraint_log.csv (constrained), tb/ (with tensorboard).
 """
 
 _MASK_THRESHOLD = 0.9
+_DEFAULT_REFERENCES = ["ps", "ofil", "onfcp"]
 
 
 def _probability_arg(name: str):
@@ -208,9 +236,25 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_spec_args(p)
+    p.add_argument(
+        "--env",
+        choices=list(ENV_IDS),
+        default=ENV_ID,
+        help=f"{ENV_ID} (default: the spec of the options above) or labsched/Random-v0 (a new random "
+        "spec every episode, for an agent that generalises; see 'Random-v0' below)",
+    )
     p.add_argument("--algo", default="maskable_ppo", help="maskable_ppo (default), ppo, a2c or dqn")
     p.add_argument("--total-timesteps", type=int, default=None, help="env steps (default: n_timesteps)")
-    p.add_argument("--time-limit-minutes", type=float, default=None, help="stop after this wall-clock time")
+    limit = p.add_mutually_exclusive_group()
+    limit.add_argument(
+        "--time-limit-minutes", type=float, default=None, help="stop after this wall-clock time"
+    )
+    limit.add_argument(
+        "--cpu-time-limit-minutes",
+        type=_positive_arg("--cpu-time-limit-minutes"),
+        default=None,
+        help="stop after this much CPU time of the training process (same budget whatever else runs)",
+    )
     p.add_argument(
         "--hyperparams-file", default=None, help="YAML file (default: agents/hyperparams/<algo>.yml)"
     )
@@ -231,8 +275,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--references",
         nargs="*",
-        default=["ps", "ofil", "onfcp"],
-        help="baselines run on the evaluation episodes for the learning curve (none: --references)",
+        default=_DEFAULT_REFERENCES,
+        help="baselines run on the evaluation episodes for the learning curve (none: --references; "
+        "default ps ofil onfcp, none on labsched/Random-v0)",
     )
     p.add_argument(
         "--vec-env",
