@@ -130,6 +130,11 @@ def _header_columns(path: Path, header: str) -> tuple[str, ...]:
         return COLUMNS
     if header == ",".join(LEGACY_COLUMNS):
         return LEGACY_COLUMNS
+    if header.endswith("\r"):
+        raise ResultsFileError(
+            f"{path}: line 1 ends in CR LF (Windows line endings, as Python's csv module writes by "
+            "default); results files use LF only: rewrite it with newline='\\n' (lineterminator)"
+        )
     raise ResultsFileError(
         f"{path}: line 1: wrong header (not a labsched sweep results file, or one written by a "
         f"different version);\n  expected: {_header_line().strip()}\n  found:    {header[:300]}\n"

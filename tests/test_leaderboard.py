@@ -24,7 +24,7 @@ from labsched.evaluation.labs.leaderboard import (
     write_leaderboard,
 )
 from labsched.evaluation.labs.leaderboard_cells import BoardCell, run_board_cell
-from labsched.evaluation.labs.leaderboard_store import LeaderboardFileError, read_board_rows
+from labsched.evaluation.labs.leaderboard_store import ROW_FIELDS, LeaderboardFileError, read_board_rows
 
 ENVS = ["Paper-h5-v0", "Hetero-v0"]
 SCHEDULERS = ["onfcp", "random", "ofstaged"]
@@ -167,6 +167,10 @@ def test_corrupted_or_truncated_results_files(tmp_path, monkeypatch):
     assert [r["cell_id"] for r in rows] == [c.id for c in cells] and rows[1]["cpe"] == "55 55"
     path.write_text("not,a,leaderboard\n")
     with pytest.raises(LeaderboardFileError, match="line 1: wrong header"):
+        read_board_rows(path)
+    text = "".join(line.rstrip("\n") + "\r\n" for line in path.read_text().splitlines(True))
+    path.write_bytes(text.replace("not,a,leaderboard", ",".join(ROW_FIELDS)).encode())
+    with pytest.raises(LeaderboardFileError, match="line 1 ends in CR LF"):
         read_board_rows(path)
 
 

@@ -221,6 +221,9 @@ def test_wrong_header_raises(tmp_path):
     with pytest.raises(ResultsFileError, match="line 1: wrong header"):
         run_sweep(_cells(1), path, n_jobs=1, progress=False)
     assert path.read_text() == "a,b,c\n1,2,3\n"  # nothing overwritten
+    path.write_bytes((",".join(COLUMNS) + "\r\n").encode())
+    with pytest.raises(ResultsFileError, match="line 1 ends in CR LF"):
+        run_sweep(_cells(1), path, n_jobs=1, progress=False)
 
 
 def _split(line: str) -> list[str]:

@@ -129,6 +129,11 @@ def _scan(path: Path) -> tuple[dict[str, dict[str, Any]], int, int | None]:
         if tail and not _header().startswith(tail):
             raise LeaderboardFileError(f"{path}: line 1: not a labsched leaderboard results file")
         return {}, 0, dropped
+    if lines[0].endswith("\r"):
+        raise LeaderboardFileError(
+            f"{path}: line 1 ends in CR LF (Windows line endings, as Python's csv module writes by "
+            "default); results files use LF only: rewrite it with newline='\\n' (lineterminator)"
+        )
     if lines[0] + "\n" != _header():
         raise LeaderboardFileError(
             f"{path}: line 1: wrong header (not a labsched leaderboard results file, or another version's);\n"
