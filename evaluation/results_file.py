@@ -36,6 +36,7 @@ __all__ = [
     "NONDETERMINISTIC",
     "ResultsFile",
     "ResultsFileError",
+    "crlf_message",
     "load_results",
     "normalise_row",
 ]
@@ -124,6 +125,14 @@ class _Scan:
     legacy: bool = False  # a format-1 file (no integrated_variance / rmse columns)
 
 
+def crlf_message(path: Path) -> str:
+    """The error for a results file whose lines end in CR LF (shared with the leaderboard's file)."""
+    return (
+        f"{path}: line 1 ends in CR LF (Windows line endings, as Python's csv module writes by "
+        "default); results files use LF only: rewrite it with newline='\\n' (lineterminator)"
+    )
+
+
 def _header_columns(path: Path, header: str) -> tuple[str, ...]:
     """The columns a header line names: the current ones, or the format-1 ones."""
     if header + "\n" == _header_line():
@@ -131,10 +140,7 @@ def _header_columns(path: Path, header: str) -> tuple[str, ...]:
     if header == ",".join(LEGACY_COLUMNS):
         return LEGACY_COLUMNS
     if header.endswith("\r"):
-        raise ResultsFileError(
-            f"{path}: line 1 ends in CR LF (Windows line endings, as Python's csv module writes by "
-            "default); results files use LF only: rewrite it with newline='\\n' (lineterminator)"
-        )
+        raise ResultsFileError(crlf_message(path))
     raise ResultsFileError(
         f"{path}: line 1: wrong header (not a labsched sweep results file, or one written by a "
         f"different version);\n  expected: {_header_line().strip()}\n  found:    {header[:300]}\n"

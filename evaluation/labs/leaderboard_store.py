@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from labsched.evaluation.labs.leaderboard_cells import CELL_FIELDS, BoardCell, max_values
+from labsched.evaluation.results_file import crlf_message
 
 try:
     import fcntl
@@ -130,10 +131,7 @@ def _scan(path: Path) -> tuple[dict[str, dict[str, Any]], int, int | None]:
             raise LeaderboardFileError(f"{path}: line 1: not a labsched leaderboard results file")
         return {}, 0, dropped
     if lines[0].endswith("\r"):
-        raise LeaderboardFileError(
-            f"{path}: line 1 ends in CR LF (Windows line endings, as Python's csv module writes by "
-            "default); results files use LF only: rewrite it with newline='\\n' (lineterminator)"
-        )
+        raise LeaderboardFileError(crlf_message(path))
     if lines[0] + "\n" != _header():
         raise LeaderboardFileError(
             f"{path}: line 1: wrong header (not a labsched leaderboard results file, or another version's);\n"
