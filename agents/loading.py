@@ -27,6 +27,7 @@ import numpy as np
 from labsched.agents.config import algorithm_info
 from labsched.agents.envs import build_env, make_vec
 from labsched.agents.features import LabFeatures, flat_observation
+from labsched.agents.model_actions import model_actions
 from labsched.agents.model_files import (
     ObservationNormalizer,
     UnsafeModelFileError,
@@ -192,11 +193,7 @@ class LoadedAgent:
         batched = is_batched(observation)
         x = self.model_observation(observation)
         masks = self.action_masks(observation)
-        if self.masked:
-            actions, _ = self.model.predict(x, deterministic=deterministic, action_masks=masks)
-        else:
-            actions, _ = self.model.predict(x, deterministic=deterministic)
-        actions = np.minimum(np.asarray(actions, dtype=np.int64).reshape(-1), masks.sum(axis=1) - 1)
+        actions = model_actions(self.model, x, masks, self.masked, deterministic)
         return (actions if batched else actions.reshape(())), state
 
     def reset(self) -> None:

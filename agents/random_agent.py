@@ -29,6 +29,7 @@ from gymnasium import spaces
 
 from labsched.agents.config import algorithm_info
 from labsched.agents.features import LabFeatures, flat_observation
+from labsched.agents.model_actions import model_actions
 from labsched.envs.labs.concurrent_labs import ConcurrentLabsEnv
 from labsched.envs.labs.observation import is_batched
 from labsched.envs.labs.random_spec_env import RANDOM_ID, RandomSpecEnv, SpecDistribution
@@ -225,12 +226,7 @@ class RandomSpecAgent:
         flat = self._flat(observation)
         masks = self._masks(flat)
         x = self.normalizer.normalize_obs(flat) if self.normalizer is not None else flat
-        x = x.astype(np.float32)
-        if self.masked:
-            actions, _ = self.model.predict(x, deterministic=deterministic, action_masks=masks)
-        else:
-            actions, _ = self.model.predict(x, deterministic=deterministic)
-        actions = np.minimum(np.asarray(actions, dtype=np.int64).reshape(-1), masks.sum(axis=1) - 1)
+        actions = model_actions(self.model, x.astype(np.float32), masks, self.masked, deterministic)
         return (actions if batched else actions.reshape(())), state
 
     def make_env(self, **kwargs: Any) -> RandomSpecEnv | ConcurrentLabsEnv:
