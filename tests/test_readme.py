@@ -37,3 +37,29 @@ def test_campaign_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(section, str(README), "exec"), {})
     assert (tmp_path / "bench.db").is_file() and (tmp_path / "report.html").stat().st_size > 100_000
+
+
+def test_plain_sb3_example_uses_the_shipped_settings():
+    """The README's plain stable-baselines3 example states the tuned settings of
+    ``agents/hyperparams/maskable_ppo.yml``: every value it writes out equals the shipped one."""
+    import ast
+
+    from labsched.agents.config import load_hyperparams
+    from labsched.envs.labs.spec import LabSpec
+
+    text = README.read_text()
+    section = re.search(r"\*\*Training with plain stable-baselines3\.\*\*.*?```python\n(.*?)```", text, re.S)
+    block = section.group(1)
+    shipped = load_hyperparams("maskable_ppo", LabSpec(n_experiments=20, n_labs=10, horizon=5.0))
+    call = next(
+        node
+        for node in ast.walk(ast.parse(block))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "MaskablePPO"
+    )
+    literal = {k.arg: ast.literal_eval(k.value) for k in call.keywords if isinstance(k.value, ast.Constant)}
+    for key in ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "clip_range", "ent_coef"):
+        assert literal[key] == shipped[key], key
+    schedule = r"lambda progress_remaining: (\S+) \* progress_remaining,\s+# (lin_\S+)"
+    rate, name = re.search(schedule, block).groups()
+    assert name == shipped["learning_rate"] and float(rate) == float(name.removeprefix("lin_"))
+    assert int(re.search(r"LabsVecEnv\((\d+),", block).group(1)) == shipped["n_envs"]
