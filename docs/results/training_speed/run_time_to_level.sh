@@ -10,7 +10,8 @@
 # Options (environment): CLOCK=wall|cpu, OUT (default /tmp/ft_runs), SEEDS ("0 1 2"), HORIZONS ("5 4 6"),
 # MINUTES (1.5), EVAL_FREQ (0: evaluate only before training, before the clock starts, and after it;
 # evaluations during training count in the budget), LABSCHED (the labsched command), WRITE_DOCS=1 (also
-# write time_to_level.csv/_table.md into this folder; otherwise they go to $OUT).
+# write time_to_level.csv/_table.md into this folder; otherwise they go to $OUT), HYPERPARAMS (overrides
+# of the entry, e.g. "ent_coef=0.01 learning_rate=lin_2e-3", passed to --hyperparams).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$HERE/../../.."
@@ -26,7 +27,9 @@ case $CLOCK in
   *) echo "CLOCK must be wall or cpu, got $CLOCK" >&2; exit 2 ;;
 esac
 mkdir -p "$OUT"
-echo "clock=$CLOCK minutes=$MINUTES eval_freq=$EVAL_FREQ $(date -u +%FT%TZ) nproc=$(nproc)" >> "$OUT/settings.txt"
+HP=()
+if [ -n "${HYPERPARAMS:-}" ]; then read -r -a HP <<< "$HYPERPARAMS"; HP=(--hyperparams "${HP[@]}"); fi
+echo "clock=$CLOCK minutes=$MINUTES eval_freq=$EVAL_FREQ hyperparams=${HYPERPARAMS:-} $(date -u +%FT%TZ) nproc=$(nproc)" >> "$OUT/settings.txt"
 for h in $HORIZONS; do
   for s in $SEEDS; do
     run="$OUT/h${h}_s${s}"
@@ -34,7 +37,7 @@ for h in $HORIZONS; do
     /usr/bin/time -f "h=$h seed=$s cpu_user=%U cpu_sys=%S wall=%e" -a -o "$OUT/cpu.txt" \
       "$LABSCHED" train --algo maskable_ppo --horizon "$h" --seed "$s" "${LIMIT[@]}" \
       --eval-freq "$EVAL_FREQ" --eval-episodes 100 --n-eval-envs 20 --references \
-      --no-progress --no-plot --verbose 1 --out "$run" 2> "$run.log"
+      --no-progress --no-plot --verbose 1 --out "$run" "${HP[@]}" 2> "$run.log"
     echo "h=$h seed=$s end $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)" >> "$OUT/loads.txt"
     "$LABSCHED" compare "$run/model.zip" --horizon "$h" --episodes 300 --seed 5000 --jobs 1 --no-plot \
       --out "$run/compare_5000" >> "$run.log" 2>&1
