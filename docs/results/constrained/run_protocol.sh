@@ -19,7 +19,8 @@ for law in truncnorm gamma; do
     # unconstrained model of this horizon (models/maskable_ppo_h$h) under the Lagrangian.
     [ -f "$out/seeds_summary.csv" ] || $LS train --horizon $h "${DUR[@]}" --constraint lagrangian \
       --target "$TARGET" --seeds 0-4 --jobs 2 --init-model "$MODELS/maskable_ppo_h$h" \
-      --hyperparams learning_rate=lin_3e-4 --total-timesteps "$N" --eval-freq 100000 \
+      --hyperparams-file docs/results/constrained/hyperparams.yml --hyperparams learning_rate=lin_3e-4 \
+      --total-timesteps "$N" --eval-freq 100000 \
       --references --no-progress --no-plot --out "$out"
   done
 done
