@@ -59,6 +59,7 @@ for key in sorted(cpu, key=lambda k: ({5: 0, 4: 1, 6: 2}.get(k[0], k[0]), k[1]))
         r = first(rows, level)
         rec[f"{name}_steps"] = int(r["timesteps"]) if r else ""
         rec[f"{name}_wall_s"] = float(r["wall_seconds"]) if r else ""
+        rec[f"{name}_train_s"] = float(r["train_seconds"]) if r else ""  # evaluations excluded
     rec.update(
         final_steps=int(last["timesteps"]),
         final_wall_s=float(last["wall_seconds"]),
